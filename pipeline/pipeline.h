@@ -1,0 +1,170 @@
+/*
+ * pipeline.h - the aggregation core: MQTT-free, libuv-free, RocksDB-free.
+ *
+ * An enpi_pipeline_t takes raw messages (topic + payload, in inbox order), matches them to
+ * the configured inputs, decodes readings, applies SPEC §5's per-meter arithmetic
+ * (cumulative/delta, scale, to_kwh, resets, rollover, duplicates, late, max_rate) and
+ * apportions each interval's energy or production across every configured resolution's
+ * windows in the facility's zone. The results accumulate as *increments* until the caller
+ * takes them with enpi_pipeline_take_batch(): rollup deltas to add to what is stored, the
+ * full state of every meter that changed, unknown-meter sightings, and how far through the
+ * inbox the batch reaches. Storage turns one batch into one atomic write.
+ *
+ * DESIGN: single-threaded. The loop thread owns the pipeline; a batch, once taken, is a
+ * self-contained value that another thread (the commit worker) may read and then free.
+ */
+#ifndef ENPI_PIPELINE_H
+#define ENPI_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* Why a message or reading was not applied (SPEC §4 plus the arithmetic's own). */
+typedef enum {
+    ENPI_REJECT_PARSE = 0,     /* payload does not parse */
+    ENPI_REJECT_MISSING_VALUE, /* no value at the configured path / wrong type */
+    ENPI_REJECT_NOT_FINITE,    /* NaN or infinity */
+    ENPI_REJECT_NEGATIVE,      /* negative value for a cumulative meter */
+    ENPI_REJECT_TOO_OLD,       /* stamped before 2000-01-01 */
+    ENPI_REJECT_FUTURE,        /* stamped more than max_future after arrival */
+    ENPI_REJECT_TOO_LARGE,     /* payload over 256 KiB */
+    ENPI_REJECT_BAD_TIMESTAMP, /* timestamp present but not a number or ISO 8601 */
+    ENPI_REJECT_BAD_METER_ID,  /* meter id empty, over 128 bytes, or not printable UTF-8 */
+    ENPI_REJECT_UNKNOWN_METER, /* meter id not configured */
+    ENPI_REJECT_NO_INPUT,      /* topic matches no input's template */
+    ENPI_REJECT_TOO_LATE,      /* delta reading older than allowed_lateness */
+    ENPI_REJECT_IMPLAUSIBLE,   /* rate above the meter's max_rate */
+    ENPI_REJECT__COUNT
+} enpi_reject_t;
+
+/* Stable snake_case name for metrics and logs: "parse_error", "unknown_meter", ... */
+const char *enpi_reject_name(enpi_reject_t reason);
+
+#define ENPI_PAYLOAD_MAX (256 * 1024)
+#define ENPI_DELTA_RECENT_MAX 4096 /* delta timestamps remembered for duplicate detection */
+
+/* Per-meter state: what the next reading is compared with. Persisted by storage. */
+typedef struct {
+    bool has_state;       /* false until the first accepted reading */
+    int64_t last_ts_ms;   /* newest accepted reading's timestamp (UTC ms) */
+    double last_raw;      /* cumulative: raw register value at last_ts_ms */
+    int64_t first_ts_ms;  /* first accepted reading ever */
+    uint64_t readings;    /* lifetime counters */
+    uint64_t resets;
+    uint64_t late;
+    uint64_t duplicates;
+    uint64_t rejected;
+    /* delta meters: timestamps already applied within allowed_lateness of last_ts_ms,
+     * ascending, at most ENPI_DELTA_RECENT_MAX; owned (malloc), NULL when none */
+    int64_t *recent_ts;
+    size_t n_recent;
+} enpi_meter_state_t;
+
+/* Deep copy (recent_ts duplicated). Returns 0 or ENPI_ENOMEM. */
+int enpi_meter_state_copy(enpi_meter_state_t *dst, const enpi_meter_state_t *src);
+/* Frees what the state owns (not the struct itself). */
+void enpi_meter_state_clear(enpi_meter_state_t *st);
+
+/* One window's figures for one meter. Stored whole; batches carry increments. */
+typedef struct {
+    double value;        /* kWh for energy meters, product units for production meters */
+    double estimated;    /* the part of value spread from intervals longer than max_gap */
+    uint32_t readings;   /* accepted readings stamped in the window */
+    uint32_t resets;
+    uint32_t late;
+    uint32_t duplicates;
+} enpi_rollup_t;
+
+typedef struct {
+    uint32_t meter;      /* index into enpi_batch_t.meters */
+    uint32_t res_code;   /* enpi_resolution_code() of the resolution */
+    int64_t start;       /* window [start, end), UTC ms */
+    int64_t end;
+    enpi_rollup_t delta; /* to be added to the stored rollup (or stored as is if none) */
+} enpi_rollup_delta_t;
+
+typedef struct {
+    char *meter_id;            /* owned */
+    enpi_meter_state_t state;  /* owned deep copy: the meter's full state after the batch */
+} enpi_meter_snapshot_t;
+
+typedef struct {
+    char *meter_id;            /* owned; as received (already validated as printable) */
+    char *last_topic;          /* owned */
+    uint64_t count;            /* sightings in this batch */
+    int64_t last_seen_ms;
+} enpi_unknown_delta_t;
+
+/* One commit's worth of work. Self-contained: owns every string and array in it. */
+typedef struct {
+    enpi_rollup_delta_t *rollups;
+    size_t n_rollups;
+    enpi_meter_snapshot_t *meters;
+    size_t n_meters;
+    enpi_unknown_delta_t *unknown;
+    size_t n_unknown;
+    uint64_t inbox_upto;  /* every inbox message with seq < inbox_upto is reflected */
+} enpi_batch_t;
+
+void enpi_batch_free(enpi_batch_t *b);
+
+/* Counters since the pipeline was created (process lifetime; for metrics and logs). */
+typedef struct {
+    uint64_t messages;          /* messages ingested */
+    uint64_t readings;          /* readings decoded */
+    uint64_t applied;           /* readings accepted (including state-only first readings) */
+    uint64_t duplicates;
+    uint64_t late;              /* late readings (ignored cumulative, applied delta) */
+    uint64_t resets;
+    uint64_t rejects[ENPI_REJECT__COUNT];
+} enpi_pipeline_stats_t;
+
+typedef struct enpi_pipeline enpi_pipeline_t;
+
+/*
+ * Builds a pipeline for `cfg` (which must outlive it): opens every zone, compiles every
+ * input's topic template. Returns 0, or an ENPI_E* code with a message in errbuf.
+ */
+int enpi_pipeline_create(const enpi_config_t *cfg, enpi_pipeline_t **out, char *errbuf,
+                         size_t errlen);
+void enpi_pipeline_free(enpi_pipeline_t *p);
+
+/* The MQTT subscription filters of the inputs ("enpi/+/+", "tele/+/SENSOR"), one per input. */
+size_t enpi_pipeline_filters(const enpi_pipeline_t *p, const char *const **filters_out);
+
+/* Loads a stored meter state (copied). Unknown meter ids are ignored (return ENPI_ENOENT). */
+int enpi_pipeline_restore(enpi_pipeline_t *p, const char *meter_id, const enpi_meter_state_t *st);
+
+/*
+ * Ingests one message, identified by its inbox sequence number (strictly increasing across
+ * calls). Rejects are counted (stats, the meter's state, unknown table) and logged at a
+ * limited rate; nothing here fails the caller. `arrival_ms` is the wall clock when the
+ * message arrived: it stamps payloads without time and bounds max_future.
+ */
+void enpi_pipeline_ingest(enpi_pipeline_t *p, uint64_t seq, const char *topic, size_t topic_len,
+                          const void *payload, size_t payload_len, int64_t arrival_ms);
+
+/*
+ * Applies one decoded reading of a configured meter (raw value before scale). Returns 0
+ * when accepted (applied, or state-only first reading), 1 when counted and ignored as a
+ * duplicate or late reading, or -1 with *reason set when rejected.
+ */
+int enpi_pipeline_apply(enpi_pipeline_t *p, const char *meter_id, size_t id_len, int64_t ts_ms,
+                        double raw_value, int64_t arrival_ms, enpi_reject_t *reason);
+
+/* True when anything happened since the last batch was taken (including inbox progress). */
+bool enpi_pipeline_dirty(const enpi_pipeline_t *p);
+
+/* Number of rollup deltas pending (to commit early when a batch grows large). */
+size_t enpi_pipeline_pending(const enpi_pipeline_t *p);
+
+/* Moves the accumulated increments into a new batch (caller frees with enpi_batch_free)
+ * and starts a fresh accumulation. Returns 0 or ENPI_ENOMEM (pipeline unchanged then). */
+int enpi_pipeline_take_batch(enpi_pipeline_t *p, enpi_batch_t **out);
+
+const enpi_pipeline_stats_t *enpi_pipeline_stats(const enpi_pipeline_t *p);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * ring.h - the bounded lock-free single-producer / single-consumer ring that carries
+ * messages from Paho's receive thread to the libuv loop.
+ *
+ * DESIGN: exactly one producer thread calls enpi_ring_push() and exactly one consumer
+ * thread calls enpi_ring_pop()/enpi_ring_peek(). Head and tail are C11 atomics on
+ * separate cache lines; a push publishes the slot with a release store of the tail that
+ * the consumer's acquire load pairs with (and the reverse for freeing slots). No mutex,
+ * no allocation after enpi_ring_init(). A full ring refuses the push immediately: the
+ * producer decides what to do (enpid spills, the message being durable already).
+ */
+#ifndef ENPI_RING_H
+#define ENPI_RING_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One slot: opaque pointers the producer hands over plus what the consumer needs to
+ * process them in order. Ownership of msg/topic passes to the consumer on a push. */
+typedef struct {
+    uint64_t seq;        /* inbox sequence number of the message */
+    void *msg;           /* producer's message object (enpid: MQTTAsync_message *) */
+    char *topic;         /* topic bytes, not necessarily NUL-terminated */
+    uint32_t topic_len;
+    int64_t arrival_ms;  /* wall clock when the message arrived */
+} enpi_ring_item_t;
+
+typedef struct {
+    alignas(64) _Atomic size_t head; /* next slot to pop; written by the consumer only */
+    alignas(64) _Atomic size_t tail; /* next slot to push; written by the producer only */
+    alignas(64) size_t mask;         /* capacity - 1 */
+    enpi_ring_item_t *slots;
+} enpi_ring_t;
+
+/* capacity must be a power of two >= 2. Returns 0, ENPI_EINVAL or ENPI_ENOMEM. */
+int enpi_ring_init(enpi_ring_t *r, size_t capacity);
+/* Frees the slots; items still inside are the caller's to release first. */
+void enpi_ring_destroy(enpi_ring_t *r);
+
+/* Producer only. Returns false (and changes nothing) when full. */
+bool enpi_ring_push(enpi_ring_t *r, const enpi_ring_item_t *item);
+
+/* Consumer only. Returns false when empty. */
+bool enpi_ring_pop(enpi_ring_t *r, enpi_ring_item_t *out);
+
+/* Either thread: items in the ring right now (a snapshot), and its capacity. */
+size_t enpi_ring_size(const enpi_ring_t *r);
+size_t enpi_ring_capacity(const enpi_ring_t *r);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * storage.h - enpi's RocksDB store: rollups, meter state, unknown meters, the inbox of
+ * messages not yet committed, and a copy of the daemon's configuration text.
+ *
+ * The only module that includes rocksdb/c.h. Records are protobuf-c messages from
+ * proto/store.proto. Keys (see keys.h) range-scan one meter's windows of one resolution
+ * in time order and cannot collide between meter ids (the id is length-prefixed).
+ *
+ * DESIGN: enpid opens the store PRIMARY. enpi_store_inbox_append() may be called from
+ * any thread (Paho's receive thread) concurrently with enpi_store_commit(), which one
+ * thread at a time calls (the commit worker); RocksDB serialises the writes. A commit is
+ * one atomic WriteBatch: merged rollups, meter states, unknown meters, the inbox cleared
+ * below the batch's inbox_upto. The CLI opens SECONDARY (rocksdb_open_as_secondary), which
+ * is safe while enpid writes, and never writes.
+ */
+#ifndef ENPI_STORAGE_H
+#define ENPI_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipeline.h"
+
+typedef struct enpi_store enpi_store_t;
+
+typedef enum { ENPI_STORE_PRIMARY = 0, ENPI_STORE_SECONDARY = 1 } enpi_store_mode_t;
+
+/*
+ * Opens (PRIMARY: creating if missing) the store at `path`. SECONDARY needs an existing
+ * store and keeps its own scratch folder in a private temporary directory removed at close.
+ * Returns 0, ENPI_EBUSY when another primary holds the lock, ENPI_ENOENT (secondary, no
+ * store), ENPI_EIO; the RocksDB message goes into errbuf.
+ */
+int enpi_store_open(const char *path, enpi_store_mode_t mode, enpi_store_t **out, char *errbuf,
+                    size_t errlen);
+void enpi_store_close(enpi_store_t *st);
+
+/* SECONDARY: catch up with the primary's latest writes. Returns 0 or ENPI_EIO. */
+int enpi_store_catch_up(enpi_store_t *st);
+
+/* ---- inbox: messages made durable before Paho acknowledges them ---- */
+
+typedef struct {
+    uint64_t seq;          /* strictly increasing, assigned by the producer */
+    const char *topic;
+    size_t topic_len;
+    const void *payload;
+    size_t payload_len;
+    int64_t arrival_ms;
+} enpi_inbox_msg_t;
+
+/* Appends one message (WAL on, no fsync: survives kill -9 of the process). Thread-safe.
+ * Returns 0 or ENPI_EIO (then the caller must not acknowledge the message). */
+int enpi_store_inbox_append(enpi_store_t *st, const enpi_inbox_msg_t *m);
+
+/* One past the highest sequence number ever appended or committed (1 for a new store). */
+int enpi_store_inbox_next_seq(enpi_store_t *st, uint64_t *next_out);
+
+/* Calls cb for every inbox message with from <= seq < to, ascending. The message's
+ * pointers are valid only during the call. cb returns nonzero to stop (returned as is). */
+typedef int (*enpi_inbox_cb)(void *ctx, const enpi_inbox_msg_t *m);
+int enpi_store_inbox_scan(enpi_store_t *st, uint64_t from, uint64_t to, enpi_inbox_cb cb,
+                          void *ctx);
+
+/* ---- commits ---- */
+
+/*
+ * Applies one batch atomically: each rollup delta is added to the stored rollup of its
+ * (meter, resolution, window), meter states replaced, unknown meters' counts added, inbox
+ * messages below b->inbox_upto deleted. One caller at a time (keeps a cache of recent
+ * rollups). On error nothing of the batch is written and the batch may be retried.
+ * Returns 0 or ENPI_EIO.
+ */
+int enpi_store_commit(enpi_store_t *st, const enpi_batch_t *b);
+
+/* ---- reads (either mode) ---- */
+
+/* Fills *out (caller clears it with enpi_meter_state_clear). Returns 0 or ENPI_ENOENT. */
+int enpi_store_meter_state(enpi_store_t *st, const char *meter_id, enpi_meter_state_t *out);
+
+/* Calls cb for every stored meter state, in key order. cb returns nonzero to stop. */
+typedef int (*enpi_meter_state_cb)(void *ctx, const char *meter_id, const enpi_meter_state_t *s);
+int enpi_store_meter_states(enpi_store_t *st, enpi_meter_state_cb cb, void *ctx);
+
+typedef struct {
+    int64_t start;
+    int64_t end;
+    enpi_rollup_t r;
+} enpi_stored_rollup_t;
+
+/* Calls cb, ascending by start, for every stored window of (meter, res_code) whose start
+ * lies in [from, to). cb returns nonzero to stop. */
+typedef int (*enpi_rollup_cb)(void *ctx, const enpi_stored_rollup_t *r);
+int enpi_store_rollups(enpi_store_t *st, const char *meter_id, uint32_t res_code, int64_t from,
+                       int64_t to, enpi_rollup_cb cb, void *ctx);
+
+typedef struct {
+    const char *meter_id;
+    const char *last_topic;
+    uint64_t count;
+    int64_t last_seen_ms;
+} enpi_unknown_meter_t;
+typedef int (*enpi_unknown_cb)(void *ctx, const enpi_unknown_meter_t *u);
+int enpi_store_unknown_meters(enpi_store_t *st, enpi_unknown_cb cb, void *ctx);
+
+/* ---- the configuration the daemon runs with, so `enpi --db DIR` needs no YAML file ---- */
+int enpi_store_put_config(enpi_store_t *st, const char *yaml, size_t len);
+/* *yaml_out is malloc'd and NUL-terminated; caller frees. ENPI_ENOENT when none stored. */
+int enpi_store_get_config(enpi_store_t *st, char **yaml_out, size_t *len_out);
+
+#endif
