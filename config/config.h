@@ -40,7 +40,7 @@ typedef struct {
     double to_kwh;         /* carrier unit -> kWh; default 1 (energy meters only) */
     double rollover;       /* register wrap value (raw units); 0 = none */
     double max_rate;       /* per hour after scale; 0 = no limit */
-    int line;              /* line of the meter in the file, for messages */
+    int line;              /* line of the meter's id in the file, for messages */
 } enpi_meter_cfg_t;
 
 typedef struct {
@@ -56,7 +56,8 @@ typedef struct {
     char *id;
     char *name;            /* defaults to id */
     char *product_unit;    /* free text; NULL if absent */
-    char *timezone;        /* IANA name; defaults to the top-level timezone */
+    char *timezone;        /* IANA name (our extension); a copy of the top-level one when
+                              not given, so never NULL after a successful parse */
     bool has_aware_since;
     enpi_civil_t aware_since;
     bool has_applying_since;
@@ -64,17 +65,20 @@ typedef struct {
     enpi_baseline_cfg_t baseline;
     enpi_meter_cfg_t *meters;
     size_t n_meters;
-    int line;
+    int line;              /* line of the facility's id in the file, for messages */
 } enpi_facility_cfg_t;
 
 typedef struct {
     char *topic;           /* template as written, e.g. "enpi/{facility}/{meter}" */
-    char *meter_id;        /* template over the captures; default "{meter}" */
-    enpi_format_t format;
-    char *value_path;      /* json: dot path, default "value" */
-    char *timestamp_path;  /* json: dot path, default "ts" */
+    char *meter_id;        /* template over the captures, or a fixed id; default "{meter}".
+                              Every {name} in it is captured by the topic, except that the
+                              default "{meter}" may be uncaptured when the payload carries
+                              the id (sparkplug, protobuf, json with meter_id_path) */
+    enpi_format_t format;  /* default json */
+    char *value_path;      /* json: dot path, default "value"; NULL for other formats */
+    char *timestamp_path;  /* json: dot path, default "ts"; NULL for other formats */
     char *meter_id_path;   /* json: optional dot path of a meter id in the payload; NULL if absent */
-    int line;
+    int line;              /* line of the entry in the file */
 } enpi_input_cfg_t;
 
 typedef struct {
@@ -92,28 +96,31 @@ typedef struct {
     int64_t keepalive_ms;  /* default 30s */
     char *username;        /* NULL if absent */
     char *password_file;   /* NULL if absent */
-    bool has_tls;
+    bool has_tls;          /* a tls: mapping was given (uri is then ssl/mqtts/wss) */
     enpi_tls_cfg_t tls;
-    int mqtt_version;      /* 3 (3.1.1, default) or 5 */
+    int mqtt_version;      /* `version:` 3 (3.1.1, default) or 5 */
 } enpi_mqtt_cfg_t;
 
 typedef struct {
     enpi_duration_t resolution;
     enpi_duration_t keep;
+    int line;              /* line of the entry in the file, for messages */
 } enpi_retention_cfg_t;
 
 typedef struct {
     char *path;                   /* default /var/lib/enpid */
     int64_t commit_interval_ms;   /* default 1s */
-    enpi_retention_cfg_t *retention;
+    enpi_retention_cfg_t *retention; /* each names one of pipeline.resolutions */
     size_t n_retention;
 } enpi_storage_cfg_t;
 
 typedef struct {
-    enpi_duration_t resolutions[ENPI_MAX_RESOLUTIONS]; /* default 15m, 1h, 1d, 1mo */
+    enpi_duration_t resolutions[ENPI_MAX_RESOLUTIONS]; /* default 15m, 1h, 1d, 1mo; in file
+                                                          order, distinct; fixed ones divide
+                                                          24h into whole minutes */
     size_t n_resolutions;
-    int64_t allowed_lateness_ms;  /* default 1h */
-    int64_t max_future_ms;        /* default 5m */
+    int64_t allowed_lateness_ms;  /* default 1h; may be 0 */
+    int64_t max_future_ms;        /* default 5m; may be 0 */
     int64_t max_gap_ms;           /* default 1h */
 } enpi_pipeline_cfg_t;
 
@@ -144,8 +151,11 @@ typedef struct {
 
 /*
  * Reads and validates the YAML file at `path`. On success returns 0 and *out owns a new
- * config (free with enpi_config_free). On failure returns a negative ENPI_E* code and,
- * when errbuf is not NULL, writes one line "FILE:LINE: message" into it (no newline).
+ * config (free with enpi_config_free). On failure sets *out to NULL, returns a negative
+ * ENPI_E* code and, when errbuf is not NULL, writes one line "FILE:LINE: message" into it
+ * (no newline; truncated to errlen): ENPI_EPARSE for YAML syntax, ENPI_EINVAL for a
+ * value or key the schema refuses, ENPI_ENOENT/ENPI_EIO ("FILE: cannot read: <reason>")
+ * when the file cannot be read, ENPI_ENOMEM. Thread-safe (no shared state).
  */
 int enpi_config_load(const char *path, enpi_config_t **out, char *errbuf, size_t errlen);
 
@@ -156,6 +166,7 @@ int enpi_config_load(const char *path, enpi_config_t **out, char *errbuf, size_t
 int enpi_config_parse(const char *name, const char *text, size_t len, enpi_config_t **out,
                       char *errbuf, size_t errlen);
 
+/* Frees a config from load/parse; NULL is allowed. */
 void enpi_config_free(enpi_config_t *cfg);
 
 /* Lookups by id; NULL when absent. Linear; for start-up and the CLI, not the hot path. */

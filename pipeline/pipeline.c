@@ -1,1 +1,854 @@
-/* placeholder, being written */
+/*
+ * pipeline.c - the aggregation core's orchestration: a message's topic is matched to an
+ * input, its payload decoded into raw readings, each reading's meter looked up and its
+ * timestamp resolved, the meter arithmetic evaluated (meter.c), and the resulting amount
+ * apportioned into rollup increments of every configured resolution (accum.c) in the
+ * facility's zone. take_batch() hands everything accumulated since the previous batch to
+ * storage as one self-contained value.
+ *
+ * Reject order for one reading (the first that applies wins): parse_error (message or
+ * element), bad_meter_id, unknown_meter, missing_value, not_finite, bad_timestamp, then
+ * meter.c's negative, too_old, future, too_late, implausible. Once the meter is known a
+ * reject also counts in its state (state.rejected), so `enpi meters` can show it.
+ *
+ * Hot path: no allocation per message. Meters are found by id in a hash; each meter
+ * caches, per resolution, the batch entry of the window it last touched, so a reading
+ * inside the same window costs no zone arithmetic and no hash lookup.
+ *
+ * DESIGN: single-threaded (the loop thread); batches, once taken, belong to the caller.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "accum.h"
+#include "decode.h"
+#include "decode_json.h"
+#include "enpi_error.h"
+#include "log.h"
+#include "meter.h"
+#include "pipeline.h"
+#include "topic.h"
+#include "tz.h"
+#include "window.h"
+
+#define REJECT_LOG_BURST 10 /* reject log lines per reason per minute */
+#define DAY_MIN_MS (23 * INT64_C(3600000))       /* shortest local day (DST) */
+#define MONTH_MIN_MS (28 * INT64_C(86400000) - INT64_C(3600000))
+
+typedef struct {
+    enpi_acc_entry_t *e; /* last entry touched, valid while gen matches the accumulator's */
+    uint64_t gen;
+} win_cache_t;
+
+typedef struct {
+    const enpi_meter_cfg_t *cfg;
+    const enpi_tz_t *tz;       /* the facility's zone */
+    enpi_meter_state_t st;
+    uint32_t index;            /* position in p->meters */
+    uint32_t batch_slot;       /* position in the batch being built (take_batch) */
+    bool dirty;                /* state changed since the last batch */
+    win_cache_t cache[ENPI_MAX_RESOLUTIONS];
+    UT_hash_handle hh;         /* by id (cfg->id) */
+} pmeter_t;
+
+typedef struct {
+    const enpi_input_cfg_t *cfg;
+    enpi_topic_t topic;
+    enpi_json_paths_t json;
+} pinput_t;
+
+typedef struct {
+    char *id;
+    size_t id_len;
+    char *topic;
+    uint64_t count;
+    int64_t last_seen_ms;
+    UT_hash_handle hh;
+} unknown_t;
+
+struct enpi_pipeline {
+    const enpi_config_t *cfg;
+    const enpi_pipeline_cfg_t *pc;
+    size_t n_res;
+    uint32_t res_code[ENPI_MAX_RESOLUTIONS];
+
+    pinput_t *inputs;
+    size_t n_inputs;
+    const char **filters;
+
+    enpi_tz_t **zones; /* one per distinct zone name */
+    size_t n_zones;
+
+    pmeter_t *meters;
+    size_t n_meters;
+    pmeter_t *by_id;   /* uthash head over meters */
+    uint32_t *dirty;   /* indices of dirty meters, n_meters long */
+    size_t n_dirty;
+
+    enpi_accum_t acc;
+
+    unknown_t *unknown; /* uthash head: unknown ids seen in this batch */
+    size_t n_unknown;
+    uint64_t unknown_overflow;
+
+    uint64_t inbox_upto;
+    bool inbox_moved; /* inbox_upto advanced since the last batch */
+
+    enpi_pipeline_stats_t stats;
+    enpi_ratelimit_t rl[ENPI_REJECT__COUNT + 1]; /* the extra one: out of memory */
+    enpi_json_decoder_t *json;
+
+    /* the message being ingested, for the decoders' callback */
+    const char *topic;
+    size_t topic_len;
+    int topic_id_len;  /* -1: the topic gives no usable id */
+    char topic_id[ENPI_METER_ID_MAX + 1];
+    int64_t arrival_ms;
+};
+
+/* ---- logging ------------------------------------------------------------------------ */
+
+static int64_t now_coarse_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Copies untrusted bytes for a log line: controls become '?', long input is cut. */
+static const char *printable(char *dst, size_t cap, const char *src, size_t len)
+{
+    size_t n = 0;
+
+    if (src == NULL)
+        return "-";
+    for (size_t i = 0; i < len && n + 4 < cap; i++) {
+        unsigned char c = (unsigned char)src[i];
+        dst[n++] = (c < 0x20 || c == 0x7F || c == '"') ? '?' : (char)c;
+    }
+    if (n + 4 >= cap && len > n) {
+        memcpy(dst + n, "...", 3);
+        n += 3;
+    }
+    dst[n] = '\0';
+    return dst;
+}
+
+static void log_reject(enpi_pipeline_t *p, enpi_reject_t reason, const char *id, size_t id_len)
+{
+    uint64_t suppressed = 0;
+    char tbuf[160], ibuf[160], sbuf[48] = "";
+
+    if (ENPI_LOG_WARNING > enpi_log_max_level)
+        return;
+    if (!enpi_ratelimit_allow(&p->rl[reason], now_coarse_ms(), REJECT_LOG_BURST, &suppressed))
+        return;
+    if (suppressed > 0)
+        snprintf(sbuf, sizeof(sbuf), " (%" PRIu64 " similar suppressed)", suppressed);
+    log_warn("pipeline: rejected %s: topic \"%s\" meter \"%s\"%s", enpi_reject_name(reason),
+             printable(tbuf, sizeof(tbuf), p->topic, p->topic_len),
+             printable(ibuf, sizeof(ibuf), id, id_len), sbuf);
+}
+
+static void log_nomem(enpi_pipeline_t *p, const char *what)
+{
+    uint64_t suppressed = 0;
+
+    p->stats.nomem++;
+    if (enpi_ratelimit_allow(&p->rl[ENPI_REJECT__COUNT], now_coarse_ms(), REJECT_LOG_BURST,
+                             &suppressed))
+        log_err("pipeline: out of memory %s; reading dropped (%" PRIu64 " similar suppressed)",
+                what, suppressed);
+}
+
+/* ---- meters ------------------------------------------------------------------------- */
+
+static pmeter_t *find_meter(const enpi_pipeline_t *p, const char *id, size_t len)
+{
+    pmeter_t *m;
+
+    HASH_FIND(hh, p->by_id, id, len, m);
+    return m;
+}
+
+static void mark_dirty(enpi_pipeline_t *p, pmeter_t *m)
+{
+    if (!m->dirty) {
+        m->dirty = true;
+        p->dirty[p->n_dirty++] = m->index;
+    }
+}
+
+/* A reject before the arithmetic, of a reading whose meter may be known (m may be NULL). */
+static void reject_reading(enpi_pipeline_t *p, pmeter_t *m, enpi_reject_t reason, const char *id,
+                           size_t id_len)
+{
+    p->stats.rejects[reason]++;
+    if (m != NULL) {
+        m->st.rejected++;
+        mark_dirty(p, m);
+    }
+    log_reject(p, reason, id, id_len);
+}
+
+static void unknown_seen(enpi_pipeline_t *p, const char *id, size_t len)
+{
+    const char *topic = p->topic != NULL ? p->topic : "";
+    size_t topic_len = p->topic != NULL ? p->topic_len : 0;
+    unknown_t *u;
+
+    HASH_FIND(hh, p->unknown, id, len, u);
+    if (u == NULL) {
+        if (p->n_unknown >= ENPI_UNKNOWN_MAX) {
+            p->unknown_overflow++;
+            return;
+        }
+        u = calloc(1, sizeof(*u));
+        if (u == NULL || (u->id = strndup(id, len)) == NULL ||
+            (u->topic = strndup(topic, topic_len)) == NULL) {
+            if (u != NULL)
+                free(u->id);
+            free(u);
+            p->unknown_overflow++;
+            return;
+        }
+        u->id_len = len;
+        HASH_ADD_KEYPTR(hh, p->unknown, u->id, len, u);
+        p->n_unknown++;
+    }
+    u->count++;
+    u->last_seen_ms = p->arrival_ms;
+    if (strlen(u->topic) != topic_len || memcmp(u->topic, topic, topic_len) != 0) {
+        char *t = strndup(topic, topic_len);
+        if (t != NULL) {
+            free(u->topic);
+            u->topic = t;
+        }
+    }
+}
+
+/* ---- apportioning ------------------------------------------------------------------- */
+
+/* The batch entry of the window of resolution r containing t (reserved beforehand). */
+static enpi_acc_entry_t *window_entry(enpi_pipeline_t *p, pmeter_t *m, size_t r, int64_t t)
+{
+    win_cache_t *c = &m->cache[r];
+    enpi_window_t w;
+
+    if (c->gen == p->acc.gen && c->e != NULL && c->e->key.start <= t && t < c->e->end)
+        return c->e;
+    w = enpi_window_containing(m->tz, &p->pc->resolutions[r], t);
+    c->e = enpi_accum_get(&p->acc, m->index, (uint32_t)r, w);
+    c->gen = p->acc.gen;
+    return c->e;
+}
+
+/* An upper bound of the windows [from, to] overlaps, summed over resolutions, plus one
+ * per resolution for the counters' window. */
+static size_t windows_bound(const enpi_pipeline_t *p, int64_t from, int64_t to)
+{
+    uint64_t span = (uint64_t)(to - from), n = 0;
+
+    for (size_t r = 0; r < p->n_res; r++) {
+        const enpi_duration_t *res = &p->pc->resolutions[r];
+        if (res->months > 0)
+            n += span / (uint64_t)MONTH_MIN_MS + 3;
+        else /* each day boundary may clip one window short */
+            n += span / (uint64_t)res->ms + span / (uint64_t)DAY_MIN_MS + 5;
+    }
+    return n > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)n;
+}
+
+/*
+ * Spreads step->value over [from, to]: window w of every resolution receives
+ * value x |w ∩ [from, to]| / (to - from), computed from the overlap itself so the shares
+ * add up to the value to rounding; the estimated part likewise when the step is.
+ */
+static void spread(enpi_pipeline_t *p, pmeter_t *m, const enpi_step_t *step)
+{
+    double span = (double)(step->to - step->from);
+
+    for (size_t r = 0; r < p->n_res; r++) {
+        enpi_acc_entry_t *e = window_entry(p, m, r, step->from);
+
+        for (;;) {
+            int64_t lo = e->key.start > step->from ? e->key.start : step->from;
+            int64_t hi = e->end < step->to ? e->end : step->to;
+            double share = step->value * ((double)(hi - lo) / span);
+            enpi_window_t w;
+
+            e->r.value += share;
+            if (step->estimated)
+                e->r.estimated += share;
+            if (e->end >= step->to)
+                break;
+            w.start = e->key.start;
+            w.end = e->end;
+            w = enpi_window_next(m->tz, &p->pc->resolutions[r], w);
+            e = enpi_accum_get(&p->acc, m->index, (uint32_t)r, w);
+        }
+        m->cache[r].e = e;
+        m->cache[r].gen = p->acc.gen;
+    }
+}
+
+static void count_in_window(enpi_pipeline_t *p, pmeter_t *m, int64_t ts, const enpi_step_t *step)
+{
+    if (step->readings == 0 && step->late == 0 && step->duplicates == 0 && step->resets == 0)
+        return;
+    for (size_t r = 0; r < p->n_res; r++) {
+        enpi_acc_entry_t *e = window_entry(p, m, r, ts);
+        e->r.readings += step->readings;
+        e->r.late += step->late;
+        e->r.duplicates += step->duplicates;
+        e->r.resets += step->resets;
+    }
+}
+
+/*
+ * Evaluates and applies one reading of a known meter. Returns 0 accepted, 1 ignored
+ * (duplicate, late cumulative), -1 rejected (*reason set; ENPI_REJECT__COUNT when memory
+ * ran out and nothing changed).
+ */
+static int apply_reading(enpi_pipeline_t *p, pmeter_t *m, int64_t ts, double raw,
+                         enpi_reject_t *reason)
+{
+    enpi_step_t step;
+    size_t need = p->n_res;
+
+    enpi_meter_evaluate(m->cfg, p->pc, &m->st, ts, raw, p->arrival_ms, &step);
+    if (step.kind == ENPI_STEP_APPLY)
+        need = windows_bound(p, step.from, step.to);
+    if (enpi_accum_reserve(&p->acc, need) != 0 ||
+        enpi_meter_commit(m->cfg, p->pc, &m->st, ts, raw, &step) != 0) {
+        log_nomem(p, "applying a reading");
+        *reason = ENPI_REJECT__COUNT;
+        return -1;
+    }
+    mark_dirty(p, m);
+    if (step.kind == ENPI_STEP_APPLY)
+        spread(p, m, &step);
+    count_in_window(p, m, ts, &step);
+    p->stats.late += step.late && step.kind != ENPI_STEP_REJECT;
+    p->stats.duplicates += step.duplicates;
+    p->stats.resets += step.resets;
+    switch (step.kind) {
+    case ENPI_STEP_REJECT:
+        p->stats.rejects[step.reason]++;
+        log_reject(p, step.reason, m->cfg->id, strlen(m->cfg->id));
+        *reason = step.reason;
+        return -1;
+    case ENPI_STEP_IGNORED:
+        return 1;
+    case ENPI_STEP_STATE_ONLY:
+    case ENPI_STEP_APPLY:
+        break;
+    }
+    p->stats.applied++;
+    return 0;
+}
+
+/* ---- readings from decoders --------------------------------------------------------- */
+
+/* Milliseconds from a decoded number, clamped far outside the accepted range so the
+ * too_old/future checks see it without overflowing int64. */
+static int64_t ms_from_double(double ms)
+{
+    const double bound = 4e15; /* about the year 128,000 */
+
+    if (ms < -bound)
+        return (int64_t)-bound;
+    if (ms > bound)
+        return (int64_t)bound;
+    return llround(ms);
+}
+
+static void on_reading(void *ctx, const enpi_raw_reading_t *r)
+{
+    enpi_pipeline_t *p = ctx;
+    const char *id;
+    size_t id_len;
+    pmeter_t *m;
+    int64_t ts;
+    enpi_reject_t reason;
+
+    p->stats.readings++;
+    if (r->malformed) {
+        reject_reading(p, NULL, ENPI_REJECT_PARSE, NULL, 0);
+        return;
+    }
+    if (r->id != NULL) {
+        id = r->id;
+        id_len = r->id_len;
+    } else {
+        id = p->topic_id_len >= 0 ? p->topic_id : NULL;
+        id_len = p->topic_id_len >= 0 ? (size_t)p->topic_id_len : 0;
+    }
+    if (r->id_invalid || id == NULL || !enpi_meter_id_valid(id, id_len)) {
+        reject_reading(p, NULL, ENPI_REJECT_BAD_METER_ID, id, id_len);
+        return;
+    }
+    m = find_meter(p, id, id_len);
+    if (m == NULL) {
+        unknown_seen(p, id, id_len);
+        reject_reading(p, NULL, ENPI_REJECT_UNKNOWN_METER, id, id_len);
+        return;
+    }
+    if (r->value_kind != ENPI_VALUE_OK) {
+        reject_reading(p, m,
+                       r->value_kind == ENPI_VALUE_MISSING ? ENPI_REJECT_MISSING_VALUE
+                                                           : ENPI_REJECT_NOT_FINITE,
+                       id, id_len);
+        return;
+    }
+    switch (r->ts_kind) {
+    case ENPI_TS_ARRIVAL:
+        ts = p->arrival_ms;
+        break;
+    case ENPI_TS_EPOCH_MS:
+        ts = ms_from_double(r->ts_ms);
+        break;
+    case ENPI_TS_CIVIL:
+        ts = enpi_tz_from_civil(m->tz, &r->civil);
+        break;
+    case ENPI_TS_INVALID:
+    default:
+        reject_reading(p, m, ENPI_REJECT_BAD_TIMESTAMP, id, id_len);
+        return;
+    }
+    apply_reading(p, m, ts, r->value, &reason);
+}
+
+/* ---- public ------------------------------------------------------------------------- */
+
+static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (errbuf != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+static int open_zone(enpi_pipeline_t *p, const char *name, const enpi_tz_t **out)
+{
+    enpi_tz_t *tz;
+    int rc;
+
+    for (size_t i = 0; i < p->n_zones; i++) {
+        if (strcmp(enpi_tz_name(p->zones[i]), name) == 0) {
+            *out = p->zones[i];
+            return 0;
+        }
+    }
+    rc = enpi_tz_open(name, &tz);
+    if (rc != 0)
+        return rc;
+    p->zones[p->n_zones++] = tz;
+    *out = tz;
+    return 0;
+}
+
+/* Does this input's format carry meter ids in its payload (so the topic need not)? */
+static bool format_has_payload_ids(const enpi_input_cfg_t *in)
+{
+    return in->format == ENPI_FORMAT_PROTOBUF || in->format == ENPI_FORMAT_SPARKPLUG ||
+           (in->format == ENPI_FORMAT_JSON && in->meter_id_path != NULL);
+}
+
+static bool format_supported(enpi_format_t f)
+{
+    return f == ENPI_FORMAT_JSON || f == ENPI_FORMAT_NUMBER;
+}
+
+static int build_inputs(enpi_pipeline_t *p, char *errbuf, size_t errlen)
+{
+    const enpi_config_t *cfg = p->cfg;
+    char msg[256];
+    int rc;
+
+    p->inputs = calloc(cfg->n_inputs ? cfg->n_inputs : 1, sizeof(*p->inputs));
+    p->filters = calloc(cfg->n_inputs ? cfg->n_inputs : 1, sizeof(*p->filters));
+    if (p->inputs == NULL || p->filters == NULL)
+        return fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
+    for (size_t i = 0; i < cfg->n_inputs; i++) {
+        const enpi_input_cfg_t *ic = &cfg->inputs[i];
+        pinput_t *in = &p->inputs[i];
+
+        in->cfg = ic;
+        p->n_inputs = i + 1;
+        rc = enpi_topic_compile(&in->topic, ic->topic, ic->meter_id, msg, sizeof(msg));
+        if (rc == 0 && !in->topic.id_from_topic && !format_has_payload_ids(ic)) {
+            snprintf(msg, sizeof(msg),
+                     "meter_id template \"%s\" uses {%s}, which topic \"%s\" does not capture",
+                     ic->meter_id != NULL ? ic->meter_id : "{meter}", in->topic.missing_capture,
+                     ic->topic);
+            rc = ENPI_EINVAL;
+        }
+        if (rc == 0 && ic->format == ENPI_FORMAT_JSON)
+            rc = enpi_json_paths_init(&in->json, ic->value_path, ic->timestamp_path,
+                                      ic->meter_id_path, msg, sizeof(msg));
+        if (rc == ENPI_ENOMEM)
+            return fail(errbuf, errlen, rc, "out of memory");
+        if (rc != 0)
+            return fail(errbuf, errlen, rc, "%s:%d: input: %s", cfg->path ? cfg->path : "config",
+                        ic->line, msg);
+        p->filters[i] = in->topic.filter;
+        if (!format_supported(ic->format))
+            log_warn("%s:%d: input \"%s\": this payload format is not implemented yet; its "
+                     "messages are rejected as parse_error",
+                     cfg->path ? cfg->path : "config", ic->line, ic->topic);
+    }
+    return 0;
+}
+
+static int build_meters(enpi_pipeline_t *p, char *errbuf, size_t errlen)
+{
+    const enpi_config_t *cfg = p->cfg;
+    size_t n = 0, k = 0;
+    int rc;
+
+    for (size_t f = 0; f < cfg->n_facilities; f++)
+        n += cfg->facilities[f].n_meters;
+    p->meters = calloc(n ? n : 1, sizeof(*p->meters));
+    p->dirty = calloc(n ? n : 1, sizeof(*p->dirty));
+    p->zones = calloc(cfg->n_facilities ? cfg->n_facilities : 1, sizeof(*p->zones));
+    if (p->meters == NULL || p->dirty == NULL || p->zones == NULL)
+        return fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
+    for (size_t f = 0; f < cfg->n_facilities; f++) {
+        const enpi_facility_cfg_t *fc = &cfg->facilities[f];
+        const char *zone = enpi_config_facility_tz(cfg, fc);
+        const enpi_tz_t *tz;
+
+        rc = open_zone(p, zone != NULL ? zone : "UTC", &tz);
+        if (rc == ENPI_ENOMEM)
+            return fail(errbuf, errlen, rc, "out of memory");
+        if (rc != 0)
+            return fail(errbuf, errlen, rc, "facility %s: unknown time zone \"%s\"", fc->id,
+                        zone);
+        for (size_t i = 0; i < fc->n_meters; i++) {
+            const enpi_meter_cfg_t *mc = &fc->meters[i];
+            size_t len = strlen(mc->id);
+            pmeter_t *m = &p->meters[k];
+
+            if (!enpi_meter_id_valid(mc->id, len))
+                return fail(errbuf, errlen, ENPI_EINVAL, "meter id \"%s\" is not 1..%d bytes "
+                            "of printable UTF-8", mc->id, ENPI_METER_ID_MAX);
+            if (find_meter(p, mc->id, len) != NULL)
+                return fail(errbuf, errlen, ENPI_EINVAL, "meter id \"%s\" configured twice",
+                            mc->id);
+            m->cfg = mc;
+            m->tz = tz;
+            m->index = (uint32_t)k;
+            HASH_ADD_KEYPTR(hh, p->by_id, mc->id, len, m);
+            p->n_meters = ++k;
+        }
+    }
+    return 0;
+}
+
+int enpi_pipeline_create(const enpi_config_t *cfg, enpi_pipeline_t **out, char *errbuf,
+                         size_t errlen)
+{
+    enpi_pipeline_t *p;
+    int rc;
+
+    *out = NULL;
+    if (cfg->pipeline.n_resolutions > ENPI_MAX_RESOLUTIONS)
+        return fail(errbuf, errlen, ENPI_EINVAL, "more than %d resolutions",
+                    ENPI_MAX_RESOLUTIONS);
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
+    p->cfg = cfg;
+    p->pc = &cfg->pipeline;
+    p->topic_id_len = -1;
+    enpi_accum_init(&p->acc);
+    p->acc.gen = 1; /* zeroed caches (gen 0) never match */
+    for (size_t r = 0; r < cfg->pipeline.n_resolutions; r++) {
+        char buf[32];
+        if (!enpi_resolution_valid(&cfg->pipeline.resolutions[r])) {
+            rc = fail(errbuf, errlen, ENPI_EINVAL, "resolution %s does not divide a day",
+                      enpi_duration_format(&cfg->pipeline.resolutions[r], buf, sizeof(buf)));
+            goto fail_pipeline;
+        }
+        p->res_code[r] = enpi_resolution_code(&cfg->pipeline.resolutions[r]);
+    }
+    p->n_res = cfg->pipeline.n_resolutions;
+    rc = build_meters(p, errbuf, errlen);
+    if (rc == 0)
+        rc = build_inputs(p, errbuf, errlen);
+    if (rc == 0 && enpi_json_decoder_create(&p->json) != 0)
+        rc = fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
+    if (rc != 0)
+        goto fail_pipeline;
+    *out = p;
+    return 0;
+
+fail_pipeline:
+    enpi_pipeline_free(p);
+    return rc;
+}
+
+static void unknown_clear(enpi_pipeline_t *p)
+{
+    unknown_t *u, *tmp;
+
+    HASH_ITER(hh, p->unknown, u, tmp) {
+        HASH_DEL(p->unknown, u);
+        free(u->id);
+        free(u->topic);
+        free(u);
+    }
+    p->n_unknown = 0;
+    p->unknown_overflow = 0;
+}
+
+void enpi_pipeline_free(enpi_pipeline_t *p)
+{
+    if (p == NULL)
+        return;
+    unknown_clear(p);
+    HASH_CLEAR(hh, p->by_id);
+    for (size_t i = 0; i < p->n_meters; i++)
+        enpi_meter_state_clear(&p->meters[i].st);
+    for (size_t i = 0; i < p->n_inputs; i++) {
+        enpi_topic_free(&p->inputs[i].topic);
+        enpi_json_paths_free(&p->inputs[i].json);
+    }
+    for (size_t i = 0; i < p->n_zones; i++)
+        enpi_tz_free(p->zones[i]);
+    enpi_accum_destroy(&p->acc);
+    enpi_json_decoder_free(p->json);
+    free(p->meters);
+    free(p->dirty);
+    free(p->zones);
+    free(p->inputs);
+    free(p->filters);
+    free(p);
+}
+
+size_t enpi_pipeline_filters(const enpi_pipeline_t *p, const char *const **filters_out)
+{
+    *filters_out = p->filters;
+    return p->n_inputs;
+}
+
+int enpi_pipeline_restore(enpi_pipeline_t *p, const char *meter_id, const enpi_meter_state_t *st)
+{
+    pmeter_t *m = find_meter(p, meter_id, strlen(meter_id));
+    enpi_meter_state_t copy;
+    int rc;
+
+    if (m == NULL)
+        return ENPI_ENOENT;
+    rc = enpi_meter_state_copy(&copy, st);
+    if (rc != 0)
+        return rc;
+    enpi_meter_state_clear(&m->st);
+    m->st = copy;
+    return 0;
+}
+
+const enpi_meter_state_t *enpi_pipeline_meter_state(const enpi_pipeline_t *p,
+                                                    const char *meter_id)
+{
+    pmeter_t *m = find_meter(p, meter_id, strlen(meter_id));
+    return m != NULL ? &m->st : NULL;
+}
+
+/* The first input whose template matches, or NULL; fills caps. */
+static const pinput_t *match_input(const enpi_pipeline_t *p, const char *topic, size_t len,
+                                   enpi_span_t *caps)
+{
+    for (size_t i = 0; i < p->n_inputs; i++)
+        if (enpi_topic_match(&p->inputs[i].topic, topic, len, caps))
+            return &p->inputs[i];
+    return NULL;
+}
+
+/* A reject of a whole message, counted against the topic's meter when there is one. */
+static void reject_message(enpi_pipeline_t *p, enpi_reject_t reason)
+{
+    pmeter_t *m = NULL;
+
+    if (p->topic_id_len >= 0)
+        m = find_meter(p, p->topic_id, (size_t)p->topic_id_len);
+    reject_reading(p, m, reason, p->topic_id_len >= 0 ? p->topic_id : NULL,
+                   p->topic_id_len >= 0 ? (size_t)p->topic_id_len : 0);
+}
+
+void enpi_pipeline_ingest(enpi_pipeline_t *p, uint64_t seq, const char *topic, size_t topic_len,
+                          const void *payload, size_t payload_len, int64_t arrival_ms)
+{
+    enpi_span_t caps[ENPI_TOPIC_MAX_CAPS];
+    const pinput_t *in;
+    int rc;
+
+    p->stats.messages++;
+    if (seq + 1 > p->inbox_upto) {
+        p->inbox_upto = seq + 1;
+        p->inbox_moved = true;
+    }
+    p->topic = topic;
+    p->topic_len = topic_len;
+    p->topic_id_len = -1;
+    p->arrival_ms = arrival_ms;
+    in = match_input(p, topic, topic_len, caps);
+    if (in == NULL) {
+        reject_message(p, ENPI_REJECT_NO_INPUT);
+        goto done;
+    }
+    p->topic_id_len = enpi_topic_render_id(&in->topic, caps, p->topic_id, sizeof(p->topic_id));
+    if (payload_len > ENPI_PAYLOAD_MAX) {
+        reject_message(p, ENPI_REJECT_TOO_LARGE);
+        goto done;
+    }
+    switch (in->cfg->format) {
+    case ENPI_FORMAT_JSON:
+        rc = enpi_json_decode(p->json, &in->json, payload, payload_len, on_reading, p);
+        break;
+    case ENPI_FORMAT_NUMBER:
+        rc = enpi_number_decode(payload, payload_len, on_reading, p);
+        break;
+    case ENPI_FORMAT_PROTOBUF:  /* decoders to come plug in here */
+    case ENPI_FORMAT_TASMOTA:
+    case ENPI_FORMAT_SPARKPLUG:
+    default:
+        rc = ENPI_EPARSE;
+        break;
+    }
+    if (rc == ENPI_ENOMEM)
+        log_nomem(p, "decoding a payload");
+    else if (rc != 0)
+        reject_message(p, ENPI_REJECT_PARSE);
+done:
+    p->topic = NULL;
+    p->topic_len = 0;
+    p->topic_id_len = -1;
+}
+
+int enpi_pipeline_apply(enpi_pipeline_t *p, const char *meter_id, size_t id_len, int64_t ts_ms,
+                        double raw_value, int64_t arrival_ms, enpi_reject_t *reason)
+{
+    enpi_reject_t ignored;
+    pmeter_t *m;
+
+    if (reason == NULL)
+        reason = &ignored;
+    p->arrival_ms = arrival_ms;
+    p->stats.readings++;
+    if (!enpi_meter_id_valid(meter_id, id_len)) {
+        reject_reading(p, NULL, ENPI_REJECT_BAD_METER_ID, meter_id, id_len);
+        *reason = ENPI_REJECT_BAD_METER_ID;
+        return -1;
+    }
+    m = find_meter(p, meter_id, id_len);
+    if (m == NULL) {
+        unknown_seen(p, meter_id, id_len);
+        reject_reading(p, NULL, ENPI_REJECT_UNKNOWN_METER, meter_id, id_len);
+        *reason = ENPI_REJECT_UNKNOWN_METER;
+        return -1;
+    }
+    return apply_reading(p, m, ts_ms, raw_value, reason);
+}
+
+bool enpi_pipeline_dirty(const enpi_pipeline_t *p)
+{
+    return p->n_dirty > 0 || p->acc.count > 0 || p->n_unknown > 0 || p->unknown_overflow > 0 ||
+           p->inbox_moved;
+}
+
+size_t enpi_pipeline_pending(const enpi_pipeline_t *p)
+{
+    return p->acc.count;
+}
+
+const enpi_pipeline_stats_t *enpi_pipeline_stats(const enpi_pipeline_t *p)
+{
+    return &p->stats;
+}
+
+/* Fills the meter snapshots; on failure frees what it made. */
+static int snapshot_meters(enpi_pipeline_t *p, enpi_batch_t *b)
+{
+    for (size_t i = 0; i < p->n_dirty; i++) {
+        pmeter_t *m = &p->meters[p->dirty[i]];
+        enpi_meter_snapshot_t *s = &b->meters[i];
+
+        enpi_meter_prune(p->pc, &m->st);
+        s->meter_id = strdup(m->cfg->id);
+        if (s->meter_id == NULL || enpi_meter_state_copy(&s->state, &m->st) != 0) {
+            free(s->meter_id);
+            s->meter_id = NULL;
+            return ENPI_ENOMEM;
+        }
+        b->n_meters = i + 1;
+        m->batch_slot = (uint32_t)i;
+    }
+    return 0;
+}
+
+int enpi_pipeline_take_batch(enpi_pipeline_t *p, enpi_batch_t **out)
+{
+    enpi_batch_t *b = calloc(1, sizeof(*b));
+    enpi_acc_entry_t *e;
+    unknown_t *u, *tmp;
+    size_t k = 0;
+
+    *out = NULL;
+    if (b == NULL)
+        return ENPI_ENOMEM;
+    if ((p->n_dirty > 0 && (b->meters = calloc(p->n_dirty, sizeof(*b->meters))) == NULL) ||
+        (p->acc.count > 0 && (b->rollups = calloc(p->acc.count, sizeof(*b->rollups))) == NULL) ||
+        (p->n_unknown > 0 && (b->unknown = calloc(p->n_unknown, sizeof(*b->unknown))) == NULL) ||
+        snapshot_meters(p, b) != 0) {
+        enpi_batch_free(b);
+        return ENPI_ENOMEM;
+    }
+    /* From here on nothing can fail: move the increments and the unknown table over. */
+    for (e = p->acc.table; e != NULL; e = e->hh.next) {
+        enpi_rollup_delta_t *d = &b->rollups[k++];
+        d->meter = p->meters[e->key.meter].batch_slot;
+        d->res_code = p->res_code[e->key.res];
+        d->start = e->key.start;
+        d->end = e->end;
+        d->delta = e->r;
+    }
+    b->n_rollups = k;
+    k = 0;
+    HASH_ITER(hh, p->unknown, u, tmp) {
+        enpi_unknown_delta_t *d = &b->unknown[k++];
+        HASH_DEL(p->unknown, u);
+        d->meter_id = u->id;
+        d->last_topic = u->topic;
+        d->count = u->count;
+        d->last_seen_ms = u->last_seen_ms;
+        free(u);
+    }
+    b->n_unknown = k;
+    b->unknown_overflow = p->unknown_overflow;
+    b->inbox_upto = p->inbox_upto;
+
+    enpi_accum_reset(&p->acc);
+    for (size_t i = 0; i < p->n_dirty; i++)
+        p->meters[p->dirty[i]].dirty = false;
+    p->n_dirty = 0;
+    p->n_unknown = 0;
+    p->unknown_overflow = 0;
+    p->inbox_moved = false;
+    *out = b;
+    return 0;
+}

@@ -45,6 +45,7 @@ const char *enpi_reject_name(enpi_reject_t reason);
 
 #define ENPI_PAYLOAD_MAX (256 * 1024)
 #define ENPI_DELTA_RECENT_MAX 4096 /* delta timestamps remembered for duplicate detection */
+#define ENPI_UNKNOWN_MAX 1024      /* distinct unknown meter ids listed per batch */
 
 /* Per-meter state: what the next reading is compared with. Persisted by storage. */
 typedef struct {
@@ -58,7 +59,10 @@ typedef struct {
     uint64_t duplicates;
     uint64_t rejected;
     /* delta meters: timestamps already applied within allowed_lateness of last_ts_ms,
-     * ascending, at most ENPI_DELTA_RECENT_MAX; owned (malloc), NULL when none */
+     * plus the newest applied one before that horizon (the predecessor a late reading
+     * without interval spreads from); ascending, at most ENPI_DELTA_RECENT_MAX; owned
+     * (malloc), NULL when none. A state handed to the pipeline is always copied
+     * (enpi_pipeline_restore), so its allocation size does not matter. */
     int64_t *recent_ts;
     size_t n_recent;
 } enpi_meter_state_t;
@@ -106,7 +110,10 @@ typedef struct {
     size_t n_meters;
     enpi_unknown_delta_t *unknown;
     size_t n_unknown;
-    uint64_t inbox_upto;  /* every inbox message with seq < inbox_upto is reflected */
+    uint64_t inbox_upto;  /* every inbox message with seq < inbox_upto is reflected;
+                             0 = nothing ingested yet; never decreases between batches */
+    uint64_t unknown_overflow; /* sightings of unknown ids beyond the ENPI_UNKNOWN_MAX
+                                  listed in `unknown` (counted, not named) */
 } enpi_batch_t;
 
 void enpi_batch_free(enpi_batch_t *b);
@@ -120,6 +127,7 @@ typedef struct {
     uint64_t late;              /* late readings (ignored cumulative, applied delta) */
     uint64_t resets;
     uint64_t rejects[ENPI_REJECT__COUNT];
+    uint64_t nomem;             /* readings dropped because memory ran out (logged) */
 } enpi_pipeline_stats_t;
 
 typedef struct enpi_pipeline enpi_pipeline_t;
@@ -150,7 +158,9 @@ void enpi_pipeline_ingest(enpi_pipeline_t *p, uint64_t seq, const char *topic, s
 /*
  * Applies one decoded reading of a configured meter (raw value before scale). Returns 0
  * when accepted (applied, or state-only first reading), 1 when counted and ignored as a
- * duplicate or late reading, or -1 with *reason set when rejected.
+ * duplicate or late reading, or -1 with *reason set when rejected (an unknown id is also
+ * listed in the batch's unknown table, with an empty topic). Out of memory gives -1 with
+ * *reason = ENPI_REJECT__COUNT (stats.nomem counts it; nothing changed).
  */
 int enpi_pipeline_apply(enpi_pipeline_t *p, const char *meter_id, size_t id_len, int64_t ts_ms,
                         double raw_value, int64_t arrival_ms, enpi_reject_t *reason);
@@ -166,5 +176,11 @@ size_t enpi_pipeline_pending(const enpi_pipeline_t *p);
 int enpi_pipeline_take_batch(enpi_pipeline_t *p, enpi_batch_t **out);
 
 const enpi_pipeline_stats_t *enpi_pipeline_stats(const enpi_pipeline_t *p);
+
+/* The live state of a configured meter (NULL for an unknown id): for `enpi`-like views,
+ * tests, and carrying states into a pipeline rebuilt on reload (copy it with
+ * enpi_pipeline_restore). Valid until the next ingest/apply/take_batch. */
+const enpi_meter_state_t *enpi_pipeline_meter_state(const enpi_pipeline_t *p,
+                                                    const char *meter_id);
 
 #endif

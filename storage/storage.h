@@ -27,15 +27,19 @@ typedef enum { ENPI_STORE_PRIMARY = 0, ENPI_STORE_SECONDARY = 1 } enpi_store_mod
 
 /*
  * Opens (PRIMARY: creating if missing) the store at `path`. SECONDARY needs an existing
- * store and keeps its own scratch folder in a private temporary directory removed at close.
+ * store and keeps its own scratch folder in a private temporary directory removed at close;
+ * it creates nothing in `path`.
  * Returns 0, ENPI_EBUSY when another primary holds the lock, ENPI_ENOENT (secondary, no
- * store), ENPI_EIO; the RocksDB message goes into errbuf.
+ * store), ENPI_ERANGE when the store was written by a newer enpi (format version), ENPI_EIO;
+ * a one-line message (with RocksDB's, if any) goes into errbuf (may be NULL).
+ * Writes (inbox append, commit, put_config) on a SECONDARY return ENPI_ESTATE.
  */
 int enpi_store_open(const char *path, enpi_store_mode_t mode, enpi_store_t **out, char *errbuf,
                     size_t errlen);
 void enpi_store_close(enpi_store_t *st);
 
-/* SECONDARY: catch up with the primary's latest writes. Returns 0 or ENPI_EIO. */
+/* SECONDARY: catch up with the primary's latest writes. Returns 0 or ENPI_EIO.
+ * A no-op returning 0 on a PRIMARY. */
 int enpi_store_catch_up(enpi_store_t *st);
 
 /* ---- inbox: messages made durable before Paho acknowledges them ---- */
@@ -53,7 +57,9 @@ typedef struct {
  * Returns 0 or ENPI_EIO (then the caller must not acknowledge the message). */
 int enpi_store_inbox_append(enpi_store_t *st, const enpi_inbox_msg_t *m);
 
-/* One past the highest sequence number ever appended or committed (1 for a new store). */
+/* One past the highest sequence number ever appended or committed (1 for a new store):
+ * max(1, highest inbox key + 1, the last commit's inbox_upto). Survives restarts, also when
+ * the last commit emptied the inbox. */
 int enpi_store_inbox_next_seq(enpi_store_t *st, uint64_t *next_out);
 
 /* Calls cb for every inbox message with from <= seq < to, ascending. The message's
@@ -69,7 +75,10 @@ int enpi_store_inbox_scan(enpi_store_t *st, uint64_t from, uint64_t to, enpi_inb
  * (meter, resolution, window), meter states replaced, unknown meters' counts added, inbox
  * messages below b->inbox_upto deleted. One caller at a time (keeps a cache of recent
  * rollups). On error nothing of the batch is written and the batch may be retried.
- * Returns 0 or ENPI_EIO.
+ * Several deltas of one batch for the same window are summed; a window's stored end is
+ * that of its latest delta. The batch is only read (the caller still frees it).
+ * Returns 0, ENPI_EIO (RocksDB failed), ENPI_EINVAL (a delta names no meter of the batch,
+ * or an id is empty or over 255 bytes), ENPI_ENOMEM, ENPI_EPARSE (a stored record is corrupt).
  */
 int enpi_store_commit(enpi_store_t *st, const enpi_batch_t *b);
 
@@ -107,5 +116,25 @@ int enpi_store_unknown_meters(enpi_store_t *st, enpi_unknown_cb cb, void *ctx);
 int enpi_store_put_config(enpi_store_t *st, const char *yaml, size_t len);
 /* *yaml_out is malloc'd and NUL-terminated; caller frees. ENPI_ENOENT when none stored. */
 int enpi_store_get_config(enpi_store_t *st, char **yaml_out, size_t *len_out);
+
+/* ---- tuning and introspection of the commit-side rollup cache (commit thread) ---- */
+
+/* Most windows the rollup cache keeps (default 131072, ~20 MiB with 20-byte meter ids);
+ * size it to at least meters x resolutions so steady-state commits need no reads. 0 disables. */
+void enpi_store_set_cache_limit(enpi_store_t *st, size_t entries);
+
+typedef struct {
+    size_t entries;  /* windows cached now */
+    size_t limit;
+    uint64_t hits;   /* windows of commits found in the cache, since open */
+    uint64_t misses; /* windows read from RocksDB (or new) instead */
+} enpi_store_cache_stats_t;
+void enpi_store_cache_stats(const enpi_store_t *st, enpi_store_cache_stats_t *out);
+
+/* ---- fault injection, for tests of the callers' failure and retry paths ---- */
+
+/* The next n commits fail with ENPI_EIO right before their write, as a RocksDB write error
+ * would (logged; nothing written; cache untouched). Call from the commit thread. */
+void enpi_store_inject_commit_failures(enpi_store_t *st, unsigned n);
 
 #endif

@@ -1,0 +1,341 @@
+/*
+ * daemon.c - enpid's life cycle: the start-up sequence, the events the MQTT client posts
+ * to the loop, and the shutdown sequence.
+ *
+ * Start-up (enpid_daemon_start, before the loop runs): open the store PRIMARY, store the
+ * configuration text, build the pipeline, restore every stored meter state, replay and
+ * commit the inbox, then create the MQTT client and connect. READY=1 follows the first
+ * SUBACK (control_cb).
+ *
+ * Shutdown (enpid_daemon_stop, from a signal or a fatal event) runs as a small state
+ * machine on the loop: STOPPING=1; MQTT DISCONNECT (bounded by stop_timer); destroy the
+ * client, after which no message can arrive; drain the ring and the inbox into the
+ * pipeline; wait for an in-flight commit; commit the rest synchronously; close every
+ * handle so that uv_run() returns and uv_loop_close() succeeds.
+ *
+ * DESIGN: Paho threads reach the loop only through post_event (atomic bits + uv_async)
+ * and the ingest producer (ingest.c). Everything else here runs on the loop thread.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "enpi_error.h"
+#include "enpid.h"
+
+int64_t enpid_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Any thread. Sets event bits and wakes the loop; the loop takes all bits at once. */
+void enpid_daemon_post_event(enpid_t *d, unsigned ev)
+{
+    /* Release: whatever the poster wrote before (e.g. mqtt_up) is visible to the loop's
+     * acquire exchange in control_cb. */
+    atomic_fetch_or_explicit(&d->events, ev, memory_order_release);
+    uv_async_send(&d->control);
+}
+
+/* The MQTT client's events (Paho threads). */
+static void mqtt_event_cb(void *ctx, enpid_mqtt_event_t ev)
+{
+    enpid_t *d = ctx;
+    switch (ev) {
+    case ENPID_MQTT_CONNECTED:
+        atomic_store_explicit(&d->mqtt_up, 1, memory_order_relaxed); /* statistic */
+        enpid_daemon_post_event(d, ENPID_EV_CONNECTED);
+        break;
+    case ENPID_MQTT_SUBSCRIBED:
+        enpid_daemon_post_event(d, ENPID_EV_SUBSCRIBED);
+        break;
+    case ENPID_MQTT_SUBSCRIBE_FAILED:
+        enpid_daemon_post_event(d, ENPID_EV_SUBSCRIBE_FAILED);
+        break;
+    case ENPID_MQTT_CONNECTION_LOST:
+        atomic_store_explicit(&d->mqtt_up, 0, memory_order_relaxed);
+        enpid_daemon_post_event(d, ENPID_EV_CONNECTION_LOST);
+        break;
+    case ENPID_MQTT_DISCONNECTED:
+        atomic_store_explicit(&d->mqtt_up, 0, memory_order_relaxed);
+        enpid_daemon_post_event(d, ENPID_EV_DISCONNECTED);
+        break;
+    }
+}
+
+static void after_mqtt(enpid_t *d);
+
+static void control_cb(uv_async_t *h)
+{
+    enpid_t *d = h->data;
+    /* Acquire pairs with post_event's release. */
+    unsigned ev = atomic_exchange_explicit(&d->events, 0, memory_order_acquire);
+    if (ev & ENPID_EV_SUBSCRIBED) {
+        if (d->phase == ENPID_STARTING) {
+            d->phase = ENPID_RUNNING;
+            enpid_notify_ready(d);
+        }
+    }
+    if (ev & ENPID_EV_SUBSCRIBE_FAILED) {
+        if (d->phase == ENPID_STARTING) {
+            log_err("mqtt: the broker refused the subscription at start-up; stopping");
+            d->exit_code = 1;
+            enpid_daemon_stop(d);
+        } else {
+            log_err("mqtt: resubscribing failed; some inputs receive nothing until the next "
+                    "reconnect");
+        }
+    }
+    if ((ev & ENPID_EV_DISCONNECTED) && d->phase == ENPID_STOP_MQTT)
+        after_mqtt(d);
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Last step of a shutdown: final commit, then close every handle (the loop then ends). */
+static void finish(enpid_t *d)
+{
+    int rc = enpid_commit_sync(d);
+    if (rc != 0) {
+        log_err("stop: final commit failed (%s); the inbox keeps the messages for the next "
+                "start",
+                enpi_strerror(rc));
+        d->exit_code = 1;
+    }
+    d->phase = ENPID_CLOSING;
+    enpid_notify_report(d);
+    enpid_ingest_close(d);
+    uv_walk(&d->loop, close_walk_cb, NULL);
+    log_notice("stop: %s", d->exit_code == 0 ? "clean" : "with errors");
+}
+
+/* MQTT is quiet (disconnected, or we stopped waiting): nothing more can arrive. */
+static void after_mqtt(enpid_t *d)
+{
+    if (d->phase != ENPID_STOP_MQTT)
+        return;
+    d->phase = ENPID_STOP_COMMIT;
+    uv_timer_stop(&d->stop_timer);
+    if (d->mqtt) {
+        enpid_mqtt_destroy(d->mqtt); /* joins Paho's callbacks: none runs after this */
+        d->mqtt = NULL;
+    }
+    atomic_store_explicit(&d->mqtt_up, 0, memory_order_relaxed);
+    enpid_ingest_drain_all(d);
+    if (enpid_commit_idle(d))
+        finish(d);
+    /* else after_commit_cb calls enpid_daemon_commit_idle() */
+}
+
+void enpid_daemon_commit_idle(enpid_t *d)
+{
+    if (d->phase == ENPID_STOP_COMMIT)
+        finish(d);
+}
+
+static void stop_timeout_cb(uv_timer_t *t)
+{
+    enpid_t *d = t->data;
+    log_warn("mqtt: DISCONNECT did not complete in time; closing the connection");
+    after_mqtt(d);
+}
+
+void enpid_daemon_stop(enpid_t *d)
+{
+    if (d->phase >= ENPID_STOP_MQTT)
+        return;
+    d->phase = ENPID_STOP_MQTT;
+    enpid_notify_stopping(d);
+    enpid_notify_stop_timers(d);
+    uv_timer_stop(&d->commit_timer);
+    if (d->mqtt) {
+        int rc = enpid_mqtt_disconnect(d->mqtt, ENPID_DISCONNECT_MS);
+        if (rc == 0) {
+            uv_timer_start(&d->stop_timer, stop_timeout_cb, ENPID_DISCONNECT_MS + 1000, 0);
+            return; /* control_cb continues on ENPID_EV_DISCONNECTED */
+        }
+    }
+    after_mqtt(d);
+}
+
+typedef struct {
+    enpid_t *d;
+    size_t restored;
+    size_t unconfigured; /* stored meters no longer in the configuration */
+} restore_t;
+
+static int restore_cb(void *ctx, const char *meter_id, const enpi_meter_state_t *st)
+{
+    restore_t *r = ctx;
+    int rc = enpi_pipeline_restore(r->d->pipe, meter_id, st);
+    if (rc == 0) {
+        r->restored++;
+    } else if (rc == ENPI_ENOENT) {
+        r->unconfigured++;
+        log_debug("start: stored meter \"%s\" is no longer configured; state kept in the store",
+                  meter_id);
+    } else {
+        log_err("start: cannot restore meter \"%s\": %s", meter_id, enpi_strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
+/*
+ * Sizes the commit-side rollup cache so that steady-state commits need no reads (every
+ * meter's current window at every resolution, twice over). Start-up, before any commit.
+ */
+static void tune_store(enpid_t *d)
+{
+    size_t meters = 0;
+    for (size_t i = 0; i < d->cfg->n_facilities; i++)
+        meters += d->cfg->facilities[i].n_meters;
+    size_t want = meters * (d->cfg->pipeline.n_resolutions ? d->cfg->pipeline.n_resolutions : 1) * 2;
+    if (want > 131072)
+        enpi_store_set_cache_limit(d->store, want);
+}
+
+/* Test hook: ENPID_TEST_COMMIT_FAILURES=n makes the first n commits after the start-up
+ * replay fail, to exercise the retry path against a real store. */
+static void arm_fault_injection(enpid_t *d)
+{
+    const char *inject = getenv("ENPID_TEST_COMMIT_FAILURES");
+    if (inject != NULL && *inject != '\0') {
+        unsigned n = (unsigned)strtoul(inject, NULL, 10);
+        log_warn("start: ENPID_TEST_COMMIT_FAILURES: the next %u commit(s) will fail", n);
+        enpi_store_inject_commit_failures(d->store, n);
+    }
+}
+
+static int init_handles(enpid_t *d)
+{
+    int rc;
+    if (uv_async_init(&d->loop, &d->control, control_cb) != 0 ||
+        uv_timer_init(&d->loop, &d->stop_timer) != 0)
+        return ENPI_ENOMEM;
+    d->control.data = d;
+    d->stop_timer.data = d;
+    if ((rc = enpid_ingest_init(d)) != 0 || (rc = enpid_commit_init(d)) != 0 ||
+        (rc = enpid_signals_init(d)) != 0)
+        return rc;
+    return 0;
+}
+
+/*
+ * Everything before the loop runs. On failure returns the error (logged); the caller
+ * still runs enpid_daemon_cleanup().
+ */
+int enpid_daemon_start(enpid_t *d)
+{
+    char errbuf[512] = "";
+    int rc;
+    d->phase = ENPID_STARTING;
+    if ((rc = uv_loop_init(&d->loop)) != 0) {
+        log_err("start: cannot create the event loop: %s", uv_strerror(rc));
+        return ENPI_ENOMEM;
+    }
+    d->loop.data = d;
+    if ((rc = init_handles(d)) != 0) {
+        log_err("start: cannot set up the event loop: %s", enpi_strerror(rc));
+        return rc;
+    }
+
+    const char *path = d->cfg->storage.path;
+    rc = enpi_store_open(path, ENPI_STORE_PRIMARY, &d->store, errbuf, sizeof errbuf);
+    if (rc != 0) {
+        if (rc == ENPI_EBUSY)
+            log_err("start: store %s is locked: another enpid is running on it (%s)", path,
+                    errbuf);
+        else
+            log_err("start: cannot open store %s: %s (%s)", path, errbuf, enpi_strerror(rc));
+        return rc;
+    }
+    tune_store(d);
+    if ((rc = enpi_store_put_config(d->store, d->config_text, d->config_len)) != 0) {
+        log_err("start: cannot store the configuration: %s", enpi_strerror(rc));
+        return rc;
+    }
+    errbuf[0] = '\0';
+    if ((rc = enpi_pipeline_create(d->cfg, &d->pipe, errbuf, sizeof errbuf)) != 0) {
+        log_err("start: %s: %s", d->config_path, errbuf[0] ? errbuf : enpi_strerror(rc));
+        return rc;
+    }
+    restore_t r = {.d = d};
+    if ((rc = enpi_store_meter_states(d->store, restore_cb, &r)) != 0) {
+        log_err("start: cannot read the stored meter states: %s", enpi_strerror(rc));
+        return rc < 0 ? rc : ENPI_EIO;
+    }
+    log_info("start: restored %zu meter state(s)", r.restored);
+    if (r.unconfigured)
+        log_notice("start: %zu stored meter(s) are no longer configured; their data stays",
+                   r.unconfigured);
+    if ((rc = enpid_ingest_replay(d)) != 0)
+        return rc;
+    arm_fault_injection(d);
+    if ((rc = enpid_notify_init(d)) != 0)
+        return rc;
+    enpid_commit_start(d);
+
+    const char *const *filters = NULL;
+    size_t n_filters = enpi_pipeline_filters(d->pipe, &filters);
+    if (n_filters == 0) {
+        log_err("start: no inputs configured: nothing to subscribe to");
+        return ENPI_EINVAL;
+    }
+    for (size_t i = 0; i < n_filters; i++)
+        log_debug("start: input filter \"%s\"", filters[i]);
+    enpid_mqtt_handlers_t h = {
+        .on_message = enpid_ingest_on_message,
+        .on_event = mqtt_event_cb,
+        .ctx = d,
+    };
+    if ((rc = enpid_mqtt_create(&d->cfg->mqtt, filters, n_filters, &h, &d->mqtt)) != 0)
+        return rc;
+    if ((rc = enpid_mqtt_connect(d->mqtt)) != 0)
+        return rc;
+    return 0;
+}
+
+/* After uv_run() returned (or start failed): releases everything in reverse order. */
+void enpid_daemon_cleanup(enpid_t *d)
+{
+    if (d->mqtt) {
+        enpid_mqtt_destroy(d->mqtt); /* first: Paho may still be appending to the store */
+        d->mqtt = NULL;
+    }
+    if (d->loop.data == d) {
+        if (d->phase != ENPID_CLOSING) {
+            d->phase = ENPID_CLOSING;
+            enpid_ingest_close(d);
+        }
+        uv_walk(&d->loop, close_walk_cb, NULL);
+        uv_run(&d->loop, UV_RUN_DEFAULT); /* runs the close callbacks, ends in-flight work */
+        int rc = uv_loop_close(&d->loop);
+        if (rc != 0) {
+            log_err("stop: event loop still busy at exit: %s", uv_strerror(rc));
+            d->exit_code = 1;
+        }
+        d->loop.data = NULL;
+    }
+    enpi_ring_destroy(&d->ring);
+    if (d->commit_batch) {
+        enpi_batch_free(d->commit_batch);
+        d->commit_batch = NULL;
+    }
+    if (d->pipe) {
+        enpi_pipeline_free(d->pipe);
+        d->pipe = NULL;
+    }
+    if (d->store) {
+        enpi_store_close(d->store);
+        d->store = NULL;
+    }
+}

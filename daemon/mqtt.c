@@ -1,0 +1,516 @@
+/*
+ * mqtt.c - the adapter over Paho C's MQTTAsync (the only file that includes MQTTAsync.h).
+ *
+ * It creates the client from the mqtt: section of the configuration (MQTT 3.1.1 or 5,
+ * persistent or clean session, keepalive, TLS, user name and a password read from a
+ * file), subscribes to every input filter on every connect, turns Paho's callbacks into
+ * the handlers of mqtt.h and Paho's return codes into ENPI_EMQTT with the reason logged.
+ *
+ * DESIGN: Paho has a send thread and a receive thread and calls every callback on one of
+ * them while holding its global mutex, so the callbacks below never run concurrently with
+ * each other; that is what makes the one rate limiter here safe to share between them.
+ * Paho persistence is off: enpid's RocksDB inbox is the durable copy of every message.
+ * Reconnection is Paho's automaticReconnect (1 s doubling to 60 s). Paho's "connected"
+ * callback carries no session-present flag, so the subscription is sent again on every
+ * connect; with a persistent session that is harmless and covers a broker that lost it.
+ */
+#include "mqtt.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <MQTTAsync.h>
+
+#include "enpi_error.h"
+#include "log.h"
+
+#define PASSWORD_MAX 4096
+
+struct enpid_mqtt {
+    MQTTAsync client;
+    enpid_mqtt_handlers_t h;
+    int version;                /* MQTTVERSION_3_1_1 or MQTTVERSION_5 */
+    char *uri;
+    char *client_id;
+    char **filters;             /* owned copies, n_filters of them */
+    int *qos;                   /* requested QoS per filter (all cfg->qos) */
+    int n_filters;
+    int keepalive_s;
+    bool clean_session;
+    char *username;             /* NULL when none */
+    char *password;             /* NULL when none; wiped before free, never logged */
+    bool tls;
+    char *ca_file;
+    char *cert_file;
+    char *key_file;
+    bool insecure;
+    unsigned connects;          /* successful connects so far (Paho threads, serialised) */
+    enpi_ratelimit_t rl;        /* connect failures; callbacks are serialised by Paho */
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int from_paho(int rc, const char *what)
+{
+    const char *why = MQTTAsync_strerror(rc);
+    log_err("mqtt: %s failed: %s (%d)", what, why ? why : "unknown error", rc);
+    return ENPI_EMQTT;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void wipe_free(char *s)
+{
+    if (s == NULL)
+        return;
+    volatile char *p = s;
+    while (*p)
+        *p++ = '\0';
+    free(s);
+}
+
+static bool uri_is_tls(const char *uri)
+{
+    return strncmp(uri, "ssl://", 6) == 0 || strncmp(uri, "mqtts://", 8) == 0 ||
+           strncmp(uri, "wss://", 6) == 0;
+}
+
+/*
+ * Reads the password: the configured file, else $CREDENTIALS_DIRECTORY/mqtt.secret
+ * (systemd LoadCredential=) when that exists. One trailing newline is dropped. *out is
+ * NULL when there is no password. Returns 0, ENPI_EIO or ENPI_ENOMEM; the path, never the
+ * content, goes into the log.
+ */
+static int read_password(const char *configured, char **out)
+{
+    *out = NULL;
+    char path_buf[4096];
+    const char *path = configured;
+    if (path == NULL) {
+        const char *dir = getenv("CREDENTIALS_DIRECTORY");
+        if (dir == NULL || *dir == '\0')
+            return 0;
+        int n = snprintf(path_buf, sizeof path_buf, "%s/mqtt.secret", dir);
+        if (n < 0 || (size_t)n >= sizeof path_buf)
+            return 0;
+        FILE *probe = fopen(path_buf, "r");
+        if (probe == NULL)
+            return 0; /* optional: no credential given */
+        fclose(probe);
+        path = path_buf;
+    }
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        log_err("mqtt: cannot read password file %s: %s", path, strerror(errno));
+        return ENPI_EIO;
+    }
+    int rc = 0;
+    char *buf = malloc(PASSWORD_MAX + 1);
+    if (buf == NULL) {
+        rc = ENPI_ENOMEM;
+        goto close_file;
+    }
+    size_t len = fread(buf, 1, PASSWORD_MAX + 1, f);
+    if (ferror(f) || len > PASSWORD_MAX) {
+        log_err("mqtt: password file %s: %s", path,
+                ferror(f) ? "read error" : "longer than 4096 bytes");
+        rc = ENPI_EIO;
+        goto wipe_buf;
+    }
+    if (len > 0 && buf[len - 1] == '\n')
+        len--;
+    if (len > 0 && buf[len - 1] == '\r')
+        len--;
+    buf[len] = '\0';
+    if (memchr(buf, '\0', len) != NULL) {
+        log_err("mqtt: password file %s contains a NUL byte", path);
+        rc = ENPI_EIO;
+        goto wipe_buf;
+    }
+    *out = buf;
+    log_debug("mqtt: password read from %s", path);
+    goto close_file;
+wipe_buf:
+    memset(buf, 0, PASSWORD_MAX + 1);
+    free(buf);
+close_file:
+    fclose(f);
+    return rc;
+}
+
+/* ---- Paho callbacks (Paho threads, under Paho's mutex) ---- */
+
+static int message_arrived_cb(void *context, char *topic, int topic_len, MQTTAsync_message *msg)
+{
+    enpid_mqtt_t *m = context;
+    size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+    size_t plen = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+    int rc = m->h.on_message(m->h.ctx, topic, tlen, msg, msg->payload, plen);
+    /* 1 hands the message and topic over to the handler; 0 keeps them queued in Paho. */
+    return rc == 0 ? 1 : 0;
+}
+
+static void connection_lost_cb(void *context, char *cause)
+{
+    enpid_mqtt_t *m = context;
+    log_warn("mqtt: connection to %s lost%s%s; reconnecting", m->uri, cause ? ": " : "",
+             cause ? cause : "");
+    m->h.on_event(m->h.ctx, ENPID_MQTT_CONNECTION_LOST);
+}
+
+static void report_suback(enpid_mqtt_t *m, int i, int granted)
+{
+    if (granted >= 0x80) {
+        log_err("mqtt: broker refused subscription to \"%s\" (reason 0x%02x)", m->filters[i],
+                (unsigned)granted);
+    } else if (granted < m->qos[i]) {
+        log_warn("mqtt: subscription to \"%s\" granted at QoS %d, below the configured %d",
+                 m->filters[i], granted, m->qos[i]);
+    }
+}
+
+static void subscribe_success_cb(void *context, MQTTAsync_successData *data)
+{
+    enpid_mqtt_t *m = context;
+    bool refused = false;
+    for (int i = 0; i < m->n_filters; i++) {
+        /* Paho reports one filter's grant in alt.qos and several in alt.qosList. */
+        int granted = m->n_filters == 1 ? data->alt.qos
+                                        : (data->alt.qosList ? data->alt.qosList[i] : m->qos[i]);
+        report_suback(m, i, granted);
+        refused |= granted >= 0x80;
+    }
+    if (!refused)
+        log_info("mqtt: subscribed to %d filter%s at QoS %d", m->n_filters,
+                 m->n_filters == 1 ? "" : "s", m->qos[0]);
+    m->h.on_event(m->h.ctx, refused ? ENPID_MQTT_SUBSCRIBE_FAILED : ENPID_MQTT_SUBSCRIBED);
+}
+
+static void subscribe_failure_cb(void *context, MQTTAsync_failureData *data)
+{
+    enpid_mqtt_t *m = context;
+    log_err("mqtt: subscribe failed: %s (%d)%s%s", MQTTAsync_strerror(data->code), data->code,
+            data->message ? ": " : "", data->message ? data->message : "");
+    m->h.on_event(m->h.ctx, ENPID_MQTT_SUBSCRIBE_FAILED);
+}
+
+static void subscribe_success5_cb(void *context, MQTTAsync_successData5 *data)
+{
+    enpid_mqtt_t *m = context;
+    bool refused = false;
+    for (int i = 0; i < m->n_filters; i++) {
+        int code = data->alt.sub.reasonCodeCount > i && data->alt.sub.reasonCodes
+                       ? (int)data->alt.sub.reasonCodes[i]
+                       : (int)data->reasonCode;
+        report_suback(m, i, code);
+        refused |= code >= 0x80;
+    }
+    if (!refused)
+        log_info("mqtt: subscribed to %d filter%s at QoS %d", m->n_filters,
+                 m->n_filters == 1 ? "" : "s", m->qos[0]);
+    m->h.on_event(m->h.ctx, refused ? ENPID_MQTT_SUBSCRIBE_FAILED : ENPID_MQTT_SUBSCRIBED);
+}
+
+static void subscribe_failure5_cb(void *context, MQTTAsync_failureData5 *data)
+{
+    enpid_mqtt_t *m = context;
+    log_err("mqtt: subscribe failed: %s (%d), reason %s%s%s", MQTTAsync_strerror(data->code),
+            data->code, MQTTReasonCode_toString(data->reasonCode), data->message ? ": " : "",
+            data->message ? data->message : "");
+    m->h.on_event(m->h.ctx, ENPID_MQTT_SUBSCRIBE_FAILED);
+}
+
+/* Called by Paho after every successful connect, the first and each automatic reconnect. */
+static void connected_cb(void *context, char *cause)
+{
+    enpid_mqtt_t *m = context;
+    log_notice("mqtt: %s to %s as \"%s\"", m->connects++ ? "reconnected" : "connected", m->uri,
+               m->client_id);
+    m->h.on_event(m->h.ctx, ENPID_MQTT_CONNECTED);
+
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    ro.context = m;
+    if (m->version >= MQTTVERSION_5) {
+        ro.onSuccess5 = subscribe_success5_cb;
+        ro.onFailure5 = subscribe_failure5_cb;
+    } else {
+        ro.onSuccess = subscribe_success_cb;
+        ro.onFailure = subscribe_failure_cb;
+    }
+    int rc = MQTTAsync_subscribeMany(m->client, m->n_filters, m->filters, m->qos, &ro);
+    if (rc != MQTTASYNC_SUCCESS) {
+        from_paho(rc, "subscribe");
+        m->h.on_event(m->h.ctx, ENPID_MQTT_SUBSCRIBE_FAILED);
+    }
+}
+
+static void connect_failed(enpid_mqtt_t *m, int code, const char *message, const char *reason)
+{
+    uint64_t suppressed = 0;
+    if (!enpi_ratelimit_allow(&m->rl, now_ms(), 6, &suppressed))
+        return;
+    log_warn("mqtt: connect to %s failed: %s (%d)%s%s%s%s; retrying", m->uri,
+             MQTTAsync_strerror(code), code, reason ? ", reason " : "", reason ? reason : "",
+             message ? ": " : "", message ? message : "");
+    if (suppressed)
+        log_warn("mqtt: (%llu similar messages suppressed)", (unsigned long long)suppressed);
+}
+
+static void connect_failure_cb(void *context, MQTTAsync_failureData *data)
+{
+    connect_failed(context, data->code, data->message, NULL);
+}
+
+static void connect_failure5_cb(void *context, MQTTAsync_failureData5 *data)
+{
+    connect_failed(context, data->code, data->message,
+                   data->reasonCode ? MQTTReasonCode_toString(data->reasonCode) : NULL);
+}
+
+static void disconnect_done_cb(void *context, MQTTAsync_successData *data)
+{
+    enpid_mqtt_t *m = context;
+    log_info("mqtt: disconnected from %s", m->uri);
+    m->h.on_event(m->h.ctx, ENPID_MQTT_DISCONNECTED);
+}
+
+static void disconnect_failed_cb(void *context, MQTTAsync_failureData *data)
+{
+    enpid_mqtt_t *m = context;
+    log_warn("mqtt: disconnect failed: %s (%d)", MQTTAsync_strerror(data->code), data->code);
+    m->h.on_event(m->h.ctx, ENPID_MQTT_DISCONNECTED);
+}
+
+static void disconnect_done5_cb(void *context, MQTTAsync_successData5 *data)
+{
+    disconnect_done_cb(context, NULL);
+}
+
+static void disconnect_failed5_cb(void *context, MQTTAsync_failureData5 *data)
+{
+    enpid_mqtt_t *m = context;
+    log_warn("mqtt: disconnect failed: %s (%d)", MQTTAsync_strerror(data->code), data->code);
+    m->h.on_event(m->h.ctx, ENPID_MQTT_DISCONNECTED);
+}
+
+/* MQTT 5: the broker closed the session with a DISCONNECT carrying a reason. */
+static void broker_disconnected_cb(void *context, MQTTProperties *props, enum MQTTReasonCodes rc)
+{
+    enpid_mqtt_t *m = context;
+    log_warn("mqtt: broker %s sent DISCONNECT: %s", m->uri, MQTTReasonCode_toString(rc));
+}
+
+static int ssl_error_cb(const char *str, size_t len, void *u)
+{
+    int n = len > 400 ? 400 : (int)len;
+    while (n > 0 && (str[n - 1] == '\n' || str[n - 1] == '\r'))
+        n--;
+    log_warn("mqtt: TLS: %.*s", n, str);
+    return 0;
+}
+
+/* ---- public ---- */
+
+int enpid_mqtt_create(const enpi_mqtt_cfg_t *cfg, const char *const *filters, size_t n_filters,
+                      const enpid_mqtt_handlers_t *h, enpid_mqtt_t **out)
+{
+    *out = NULL;
+    if (cfg == NULL || cfg->uri == NULL || cfg->client_id == NULL || h == NULL ||
+        h->on_message == NULL || h->on_event == NULL || n_filters == 0 || n_filters > 1024)
+        return ENPI_EINVAL;
+    if (cfg->qos < 0 || cfg->qos > 2)
+        return ENPI_EINVAL;
+
+    int rc = ENPI_ENOMEM;
+    enpid_mqtt_t *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return ENPI_ENOMEM;
+    m->h = *h;
+    m->version = cfg->mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+    m->keepalive_s = (int)(cfg->keepalive_ms / 1000);
+    if (cfg->keepalive_ms > 0 && m->keepalive_s == 0)
+        m->keepalive_s = 1;
+    m->clean_session = cfg->clean_session;
+    m->n_filters = (int)n_filters;
+    m->uri = strdup(cfg->uri);
+    m->client_id = strdup(cfg->client_id);
+    m->filters = calloc(n_filters, sizeof *m->filters);
+    m->qos = calloc(n_filters, sizeof *m->qos);
+    if (m->uri == NULL || m->client_id == NULL || m->filters == NULL || m->qos == NULL)
+        goto free_m;
+    for (size_t i = 0; i < n_filters; i++) {
+        if ((m->filters[i] = strdup(filters[i])) == NULL)
+            goto free_m;
+        m->qos[i] = cfg->qos;
+    }
+    if (cfg->username && (m->username = strdup(cfg->username)) == NULL)
+        goto free_m;
+    m->tls = uri_is_tls(cfg->uri);
+    if (cfg->has_tls && !m->tls)
+        log_warn("mqtt: tls settings ignored: the uri %s is not ssl:// or mqtts://", cfg->uri);
+    if (m->tls && cfg->has_tls) {
+        m->insecure = cfg->tls.insecure;
+        if ((cfg->tls.ca_file && (m->ca_file = dup_or_null(cfg->tls.ca_file)) == NULL) ||
+            (cfg->tls.cert_file && (m->cert_file = dup_or_null(cfg->tls.cert_file)) == NULL) ||
+            (cfg->tls.key_file && (m->key_file = dup_or_null(cfg->tls.key_file)) == NULL))
+            goto free_m;
+        if (m->insecure)
+            log_warn("mqtt: tls.insecure: the broker's certificate is NOT verified");
+    }
+    if ((rc = read_password(cfg->password_file, &m->password)) != 0)
+        goto free_m;
+    if (m->password && m->username == NULL)
+        log_warn("mqtt: a password is given without a username; MQTT 3.1.1 brokers refuse that");
+
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+    co.MQTTVersion = m->version;
+    co.sendWhileDisconnected = 0;
+    int prc = MQTTAsync_createWithOptions(&m->client, m->uri, cfg->client_id,
+                                          MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+    if (prc != MQTTASYNC_SUCCESS) {
+        rc = from_paho(prc, "create");
+        m->client = NULL;
+        goto free_m;
+    }
+    prc = MQTTAsync_setCallbacks(m->client, m, connection_lost_cb, message_arrived_cb, NULL);
+    if (prc == MQTTASYNC_SUCCESS)
+        prc = MQTTAsync_setConnected(m->client, m, connected_cb);
+    if (prc == MQTTASYNC_SUCCESS && m->version >= MQTTVERSION_5)
+        prc = MQTTAsync_setDisconnected(m->client, m, broker_disconnected_cb);
+    if (prc != MQTTASYNC_SUCCESS) {
+        rc = from_paho(prc, "set callbacks");
+        goto free_m;
+    }
+    log_debug("mqtt: client \"%s\" for %s, MQTT %s, %s session, keepalive %d s, %s%s",
+              cfg->client_id, m->uri, m->version >= MQTTVERSION_5 ? "5" : "3.1.1",
+              m->clean_session ? "clean" : "persistent", m->keepalive_s,
+              m->tls ? "TLS" : "plain TCP", m->username ? ", with user name" : "");
+    *out = m;
+    return 0;
+
+free_m:
+    enpid_mqtt_destroy(m);
+    return rc;
+}
+
+int enpid_mqtt_connect(enpid_mqtt_t *m)
+{
+    MQTTAsync_connectOptions o5 = MQTTAsync_connectOptions_initializer5;
+    MQTTAsync_connectOptions o3 = MQTTAsync_connectOptions_initializer;
+    MQTTAsync_connectOptions *o = m->version >= MQTTVERSION_5 ? &o5 : &o3;
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    MQTTProperties props = MQTTProperties_initializer;
+
+    o->keepAliveInterval = m->keepalive_s;
+    o->automaticReconnect = 1;
+    o->minRetryInterval = 1;
+    o->maxRetryInterval = 60;
+    o->connectTimeout = 10;
+    o->username = m->username;
+    o->password = m->password;
+    o->context = m;
+    if (m->version >= MQTTVERSION_5) {
+        o->cleanstart = m->clean_session;
+        o->onFailure5 = connect_failure5_cb;
+        if (!m->clean_session) {
+            /* MQTT 5 ends a session at disconnect unless an expiry is given: keep it. */
+            MQTTProperty p = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
+            p.value.integer4 = UINT32_MAX;
+            if (MQTTProperties_add(&props, &p) != 0) {
+                log_err("mqtt: cannot build the CONNECT properties");
+                return ENPI_ENOMEM;
+            }
+            o->connectProperties = &props;
+        }
+    } else {
+        o->cleansession = m->clean_session;
+        o->MQTTVersion = MQTTVERSION_3_1_1;
+        o->onFailure = connect_failure_cb;
+    }
+    if (m->tls) {
+        ssl.trustStore = m->ca_file;
+        ssl.keyStore = m->cert_file;
+        ssl.privateKey = m->key_file;
+        ssl.enableServerCertAuth = m->insecure ? 0 : 1;
+        ssl.verify = m->insecure ? 0 : 1;
+        ssl.ssl_error_cb = ssl_error_cb;
+        ssl.ssl_error_context = m;
+        o->ssl = &ssl;
+    }
+    /* Paho copies the options, credentials included, before this returns. */
+    int prc = MQTTAsync_connect(m->client, o);
+    MQTTProperties_free(&props);
+    if (prc != MQTTASYNC_SUCCESS)
+        return from_paho(prc, "connect");
+    log_info("mqtt: connecting to %s", m->uri);
+    return 0;
+}
+
+int enpid_mqtt_disconnect(enpid_mqtt_t *m, int timeout_ms)
+{
+    MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
+    o.timeout = timeout_ms;
+    o.context = m;
+    if (m->version >= MQTTVERSION_5) {
+        o.onSuccess5 = disconnect_done5_cb;
+        o.onFailure5 = disconnect_failed5_cb;
+    } else {
+        o.onSuccess = disconnect_done_cb;
+        o.onFailure = disconnect_failed_cb;
+    }
+    int prc = MQTTAsync_disconnect(m->client, &o);
+    if (prc == MQTTASYNC_DISCONNECTED)
+        return ENPI_ESTATE; /* not connected; reconnecting has been stopped all the same */
+    if (prc != MQTTASYNC_SUCCESS)
+        return from_paho(prc, "disconnect");
+    return 0;
+}
+
+void enpid_mqtt_destroy(enpid_mqtt_t *m)
+{
+    if (m == NULL)
+        return;
+    if (m->client)
+        MQTTAsync_destroy(&m->client);
+    if (m->filters)
+        for (int i = 0; i < m->n_filters; i++)
+            free(m->filters[i]);
+    free(m->filters);
+    free(m->qos);
+    free(m->uri);
+    free(m->client_id);
+    free(m->username);
+    wipe_free(m->password);
+    free(m->ca_file);
+    free(m->cert_file);
+    free(m->key_file);
+    free(m);
+}
+
+void enpid_mqtt_message_payload(void *msg, const void **payload, size_t *len)
+{
+    MQTTAsync_message *mm = msg;
+    *payload = mm->payload;
+    *len = mm->payloadlen > 0 ? (size_t)mm->payloadlen : 0;
+}
+
+void enpid_mqtt_message_free(void *msg, char *topic)
+{
+    MQTTAsync_message *mm = msg;
+    if (mm)
+        MQTTAsync_freeMessage(&mm);
+    if (topic)
+        MQTTAsync_free(topic);
+}

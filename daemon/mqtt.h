@@ -1,0 +1,70 @@
+/*
+ * mqtt.h - enpid's MQTT client: the adapter over Paho C's MQTTAsync, so that the rest
+ * of the daemon never sees a Paho type or return code.
+ *
+ * DESIGN: Paho runs its own threads. Every handler below is called on one of them
+ * (messages always on the receive thread, under Paho's global mutex, one at a time), never
+ * on the caller's thread, and must not call create/destroy. enpid_mqtt_create(),
+ * _connect(), _disconnect() and _destroy() are for the loop thread.
+ */
+#ifndef ENPID_MQTT_H
+#define ENPID_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+typedef struct enpid_mqtt enpid_mqtt_t;
+
+typedef enum {
+    ENPID_MQTT_CONNECTED = 0,   /* session up; the subscribe has been sent */
+    ENPID_MQTT_SUBSCRIBED,      /* SUBACK granted every filter */
+    ENPID_MQTT_SUBSCRIBE_FAILED,/* SUBACK refused a filter, or the subscribe failed */
+    ENPID_MQTT_CONNECTION_LOST, /* Paho reconnects by itself */
+    ENPID_MQTT_DISCONNECTED,    /* the DISCONNECT asked by enpid_mqtt_disconnect() is done */
+} enpid_mqtt_event_t;
+
+typedef struct {
+    /*
+     * A message arrived (Paho's receive thread). Return 0 to take it: msg and topic
+     * then belong to the handler, which frees them with enpid_mqtt_message_free(). Return
+     * nonzero to leave both with Paho, which offers the same message again later (Paho
+     * 1.3 has already queued the PUBACK by then; the message lives on in its memory only).
+     * topic is NUL-terminated; topic_len is its length.
+     */
+    int (*on_message)(void *ctx, char *topic, size_t topic_len, void *msg, const void *payload,
+                      size_t payload_len);
+    /* A connection event (any Paho thread). Must not block. */
+    void (*on_event)(void *ctx, enpid_mqtt_event_t ev);
+    void *ctx;
+} enpid_mqtt_handlers_t;
+
+/*
+ * Creates the client for cfg (uri, client id, version, session, TLS, credentials) that
+ * subscribes to `filters` at cfg->qos on every connect. Copies what it keeps. The
+ * password comes from cfg->password_file, else $CREDENTIALS_DIRECTORY/mqtt.secret if
+ * that exists; it is never logged. Returns 0, ENPI_EINVAL, ENPI_EIO (password file
+ * unreadable), ENPI_ENOMEM or ENPI_EMQTT (Paho's reason logged).
+ */
+int enpid_mqtt_create(const enpi_mqtt_cfg_t *cfg, const char *const *filters, size_t n_filters,
+                      const enpid_mqtt_handlers_t *h, enpid_mqtt_t **out);
+
+/* Starts connecting; Paho retries with backoff 1 s .. 60 s until connected or disconnected.
+ * Returns 0 or ENPI_EMQTT. */
+int enpid_mqtt_connect(enpid_mqtt_t *m);
+
+/* Starts a clean DISCONNECT (waiting up to timeout_ms for in-flight work) and stops
+ * reconnecting. ENPID_MQTT_DISCONNECTED follows, unless this returns ENPI_ESTATE (there
+ * was no connection: nothing to wait for) or ENPI_EMQTT. */
+int enpid_mqtt_disconnect(enpid_mqtt_t *m, int timeout_ms);
+
+/* Frees the client; no handler runs after it returns. Loop thread, never in a handler. */
+void enpid_mqtt_destroy(enpid_mqtt_t *m);
+
+/* The payload of a message handed over by on_message. */
+void enpid_mqtt_message_payload(void *msg, const void **payload, size_t *len);
+/* Frees a message and its topic handed over by on_message (any thread). */
+void enpid_mqtt_message_free(void *msg, char *topic);
+
+#endif

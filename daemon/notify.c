@@ -1,0 +1,127 @@
+/*
+ * notify.c - what enpid tells the outside about itself: systemd notifications (READY=1
+ * once subscribed, STOPPING=1, WATCHDOG=1 when the unit asks for it, STATUS= with rates
+ * every ENPID_STATUS_MS) and one info log line with the counters every ENPID_REPORT_MS.
+ *
+ * sd_notify() is a no-op outside systemd ($NOTIFY_SOCKET unset), so none of this needs a
+ * special case for running by hand. Loop thread only; the counters the producer updates
+ * are read with relaxed atomic loads (statistics, they order nothing).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "enpi_error.h"
+#include "enpid.h"
+
+static uint64_t load_relaxed(_Atomic uint64_t *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static uint64_t sum_rejects(const enpi_pipeline_stats_t *s)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < ENPI_REJECT__COUNT; i++)
+        n += s->rejects[i];
+    return n;
+}
+
+static void status_cb(uv_timer_t *t)
+{
+    enpid_t *d = t->data;
+    const enpi_pipeline_stats_t *s = enpi_pipeline_stats(d->pipe);
+    uint64_t now = uv_hrtime();
+    double secs = (double)(now - d->status_last_ns) / 1e9;
+    if (secs <= 0)
+        secs = 1;
+    double msg_rate = (double)(s->messages - d->status_last_msgs) / secs;
+    double applied_rate = (double)(s->applied - d->status_last_applied) / secs;
+    d->status_last_msgs = s->messages;
+    d->status_last_applied = s->applied;
+    d->status_last_ns = now;
+    char text[256];
+    snprintf(text, sizeof text, "%s; %.0f msg/s, %.0f readings/s; ring %zu/%zu; %" PRIu64 " spilled",
+             atomic_load_explicit(&d->mqtt_up, memory_order_relaxed) ? "connected"
+                                                                       : "broker unreachable",
+             msg_rate, applied_rate, enpi_ring_size(&d->ring), enpi_ring_capacity(&d->ring),
+             load_relaxed(&d->n_spilled));
+    enpid_notify_status(d, text);
+}
+
+static void report_cb(uv_timer_t *t)
+{
+    enpid_notify_report(t->data);
+}
+
+static void watchdog_cb(uv_timer_t *t)
+{
+    sd_notify(0, "WATCHDOG=1");
+}
+
+int enpid_notify_init(enpid_t *d)
+{
+    if (uv_timer_init(&d->loop, &d->status_timer) != 0 ||
+        uv_timer_init(&d->loop, &d->report_timer) != 0 ||
+        uv_timer_init(&d->loop, &d->watchdog_timer) != 0)
+        return ENPI_ENOMEM;
+    d->status_timer.data = d;
+    d->report_timer.data = d;
+    d->watchdog_timer.data = d;
+    d->status_last_ns = uv_hrtime();
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+        d->watchdog_usec = usec;
+        uint64_t every_ms = usec / 2000; /* twice per watchdog period */
+        if (every_ms == 0)
+            every_ms = 1;
+        uv_timer_start(&d->watchdog_timer, watchdog_cb, every_ms, every_ms);
+        log_info("notify: systemd watchdog every %" PRIu64 " ms", usec / 1000);
+    }
+    uv_timer_start(&d->status_timer, status_cb, ENPID_STATUS_MS, ENPID_STATUS_MS);
+    uv_timer_start(&d->report_timer, report_cb, ENPID_REPORT_MS, ENPID_REPORT_MS);
+    return 0;
+}
+
+void enpid_notify_ready(enpid_t *d)
+{
+    if (d->ready_sent)
+        return;
+    d->ready_sent = true;
+    sd_notify(0, "READY=1\nSTATUS=subscribed, processing messages");
+    log_notice("ready: store open, inbox replayed, subscribed");
+}
+
+void enpid_notify_stopping(enpid_t *d)
+{
+    sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+}
+
+void enpid_notify_status(enpid_t *d, const char *text)
+{
+    sd_notifyf(0, "STATUS=%s", text);
+}
+
+void enpid_notify_report(enpid_t *d)
+{
+    const enpi_pipeline_stats_t *s = enpi_pipeline_stats(d->pipe);
+    log_info("stats: messages %" PRIu64 " (received %" PRIu64 ", spilled %" PRIu64
+             ", read back %" PRIu64 ", replayed %" PRIu64 "), readings %" PRIu64
+             ", applied %" PRIu64 ", duplicates %" PRIu64 ", late %" PRIu64 ", resets %" PRIu64
+             ", rejects %" PRIu64 " (unknown meter %" PRIu64 ", parse %" PRIu64
+             "), commits %" PRIu64 " (failed %" PRIu64 ", last %" PRIu64 " us), ring %zu/%zu",
+             s->messages, load_relaxed(&d->n_received), load_relaxed(&d->n_spilled),
+             d->n_readback, d->n_replayed, s->readings, s->applied, s->duplicates, s->late,
+             s->resets, sum_rejects(s), s->rejects[ENPI_REJECT_UNKNOWN_METER],
+             s->rejects[ENPI_REJECT_PARSE], d->n_commits, d->n_commit_failures,
+             d->last_commit_us, enpi_ring_size(&d->ring), enpi_ring_capacity(&d->ring));
+}
+
+/* Stops the periodic timers (the handles are closed with the others at exit). */
+void enpid_notify_stop_timers(enpid_t *d)
+{
+    uv_timer_stop(&d->status_timer);
+    uv_timer_stop(&d->report_timer);
+    /* The watchdog keeps ticking until the loop ends: shutdown may take a few seconds. */
+}

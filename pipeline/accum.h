@@ -1,0 +1,67 @@
+/*
+ * accum.h - the rollup increments of the batch being built, keyed by
+ * (meter, resolution, window start), in a uthash table.
+ *
+ * Entries come from a pool that is refilled in chunks and never shrinks, so the hot path
+ * allocates nothing once the pool has grown to the size of a typical batch. A caller
+ * reserves as many entries as a reading may create (enpi_accum_reserve) before it changes
+ * any state; after that enpi_accum_get() cannot fail. enpi_accum_reset() empties the table
+ * and bumps `gen`, which lets callers cache entry pointers and notice when they go stale.
+ * Growth of uthash's bucket array is the one allocation not reserved; its failure is fatal
+ * (logged, then abort), as in daemons that treat a failed tiny allocation as unrecoverable.
+ * Single-threaded.
+ */
+#ifndef ENPI_ACCUM_H
+#define ENPI_ACCUM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipeline.h"
+#include "window.h"
+
+#define uthash_fatal(msg) enpi_accum_fatal(msg)
+#include <uthash.h>
+
+typedef struct {
+    uint32_t meter; /* the pipeline's meter index */
+    uint32_t res;   /* index into the configured resolutions */
+    int64_t start;  /* window start, UTC ms */
+} enpi_acc_key_t;
+
+typedef struct enpi_acc_entry {
+    enpi_acc_key_t key;
+    int64_t end;                    /* window end, UTC ms */
+    enpi_rollup_t r;                /* increments accumulated in this batch */
+    UT_hash_handle hh;
+    struct enpi_acc_entry *next_free;
+} enpi_acc_entry_t;
+
+typedef struct enpi_acc_chunk enpi_acc_chunk_t;
+
+typedef struct {
+    enpi_acc_entry_t *table; /* uthash head: the entries of the current batch */
+    size_t count;            /* entries in table */
+    enpi_acc_entry_t *free;  /* pool of unused entries */
+    size_t n_free;
+    enpi_acc_chunk_t *chunks; /* every allocation of the pool, for destroy */
+    uint64_t gen;            /* bumped by reset: entry pointers from older gens are stale */
+} enpi_accum_t;
+
+void enpi_accum_init(enpi_accum_t *a);
+void enpi_accum_destroy(enpi_accum_t *a);
+
+/* Makes sure the next n enpi_accum_get() calls need no allocation. 0 or ENPI_ENOMEM. */
+int enpi_accum_reserve(enpi_accum_t *a, size_t n);
+
+/* The entry of window w of (meter, res), created zeroed when absent. Only returns NULL
+ * when the pool is empty, i.e. when the caller did not reserve. */
+enpi_acc_entry_t *enpi_accum_get(enpi_accum_t *a, uint32_t meter, uint32_t res, enpi_window_t w);
+
+/* Returns every entry to the pool and bumps gen. */
+void enpi_accum_reset(enpi_accum_t *a);
+
+/* Logs and aborts; uthash calls it when its bucket array cannot grow. */
+void enpi_accum_fatal(const char *msg) __attribute__((noreturn));
+
+#endif

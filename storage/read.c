@@ -1,0 +1,188 @@
+/*
+ * read.c - the read side of the store, in either mode: one meter's state, every meter
+ * state, the windows of one (meter, resolution) over a time range, unknown meters.
+ *
+ * Scans bound their iterators with iterate_lower_bound/iterate_upper_bound so RocksDB
+ * stops at the end of the range instead of reading into the next one. None of these
+ * keys is ever covered by a range deletion (keys.h), so they skip range tombstones.
+ * Thread-safe: each call has its own read options and iterator.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "enpi_error.h"
+#include "keys.h"
+#include "log.h"
+#include "records.h"
+#include "store_int.h"
+
+/* An iterator over [lower, upper), with bounds copied into caller-owned memory that must
+ * outlive it. */
+typedef struct {
+    rocksdb_readoptions_t *ro;
+    rocksdb_iterator_t *it;
+} range_iter_t;
+
+static void range_open(enpi_store_t *st, range_iter_t *r, const uint8_t *lower, size_t lower_len,
+                       const uint8_t *upper, size_t upper_len)
+{
+    r->ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_ignore_range_deletions(r->ro, 1);
+    rocksdb_readoptions_set_iterate_lower_bound(r->ro, (const char *)lower, lower_len);
+    rocksdb_readoptions_set_iterate_upper_bound(r->ro, (const char *)upper, upper_len);
+    r->it = rocksdb_create_iterator(st->db, r->ro);
+    rocksdb_iter_seek(r->it, (const char *)lower, lower_len);
+}
+
+/* Closes the iterator; returns rc, or ENPI_EIO when the iterator failed and rc was 0. */
+static int range_close(range_iter_t *r, int rc, const char *what)
+{
+    char *err = NULL;
+    rocksdb_iter_get_error(r->it, &err);
+    rocksdb_iter_destroy(r->it);
+    rocksdb_readoptions_destroy(r->ro);
+    if (err) {
+        int io = enpi_store_fail(what, err);
+        return rc ? rc : io;
+    }
+    return rc;
+}
+
+int enpi_store_meter_state(enpi_store_t *st, const char *meter_id, enpi_meter_state_t *out)
+{
+    uint8_t key[ENPI_KEY_METER_MAX];
+    size_t klen = enpi_store_key_meter(key, meter_id, strlen(meter_id));
+    if (klen == 0)
+        return ENPI_EINVAL;
+    char *err = NULL;
+    rocksdb_pinnableslice_t *ps =
+        rocksdb_get_pinned(st->db, st->ro_records, (const char *)key, klen, &err);
+    if (err)
+        return enpi_store_fail("reading a meter state", err);
+    if (!ps)
+        return ENPI_ENOENT;
+    size_t vlen;
+    const char *v = rocksdb_pinnableslice_value(ps, &vlen);
+    int rc = enpi_store_rec_meter_decode(v, vlen, out);
+    rocksdb_pinnableslice_destroy(ps);
+    if (rc == ENPI_EPARSE)
+        log_err("storage: the stored state of meter %s does not decode", meter_id);
+    return rc;
+}
+
+/* Copies a length-prefixed id out of a key into a NUL-terminated buffer of
+ * ENPI_KEY_ID_MAX + 1 bytes. */
+static void id_copy(char *dst, const char *id, size_t id_len)
+{
+    memcpy(dst, id, id_len);
+    dst[id_len] = '\0';
+}
+
+int enpi_store_meter_states(enpi_store_t *st, enpi_meter_state_cb cb, void *ctx)
+{
+    const uint8_t lower[1] = {ENPI_KEY_METER};
+    const uint8_t upper[1] = {ENPI_KEY_METER + 1};
+    range_iter_t r;
+    range_open(st, &r, lower, sizeof lower, upper, sizeof upper);
+    int rc = 0;
+    for (; rocksdb_iter_valid(r.it); rocksdb_iter_next(r.it)) {
+        size_t klen, vlen;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(r.it, &klen);
+        const char *v = rocksdb_iter_value(r.it, &vlen);
+        const char *id;
+        size_t id_len;
+        if (!enpi_store_key_parse_id(k, klen, ENPI_KEY_METER, &id, &id_len)) {
+            log_err("storage: malformed meter state key of %zu bytes", klen);
+            rc = ENPI_EPARSE;
+            break;
+        }
+        char meter_id[ENPI_KEY_ID_MAX + 1];
+        id_copy(meter_id, id, id_len);
+        enpi_meter_state_t s;
+        rc = enpi_store_rec_meter_decode(v, vlen, &s);
+        if (rc) {
+            log_err("storage: the stored state of meter %s does not decode", meter_id);
+            break;
+        }
+        rc = cb(ctx, meter_id, &s);
+        enpi_meter_state_clear(&s);
+        if (rc)
+            break;
+    }
+    return range_close(&r, rc, "scanning meter states");
+}
+
+int enpi_store_rollups(enpi_store_t *st, const char *meter_id, uint32_t res_code, int64_t from,
+                       int64_t to, enpi_rollup_cb cb, void *ctx)
+{
+    if (from >= to)
+        return 0;
+    size_t id_len = strlen(meter_id);
+    uint8_t lower[ENPI_KEY_ROLLUP_MAX];
+    uint8_t upper[ENPI_KEY_ROLLUP_MAX];
+    size_t lower_len = enpi_store_key_rollup(lower, res_code, meter_id, id_len, from);
+    size_t upper_len = enpi_store_key_rollup(upper, res_code, meter_id, id_len, to);
+    if (lower_len == 0)
+        return ENPI_EINVAL;
+    range_iter_t r;
+    range_open(st, &r, lower, lower_len, upper, upper_len);
+    int rc = 0;
+    for (; rocksdb_iter_valid(r.it); rocksdb_iter_next(r.it)) {
+        size_t klen, vlen;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(r.it, &klen);
+        const char *v = rocksdb_iter_value(r.it, &vlen);
+        uint32_t res;
+        const char *id;
+        size_t n;
+        enpi_stored_rollup_t sr;
+        if (!enpi_store_key_parse_rollup(k, klen, &res, &id, &n, &sr.start)) {
+            log_err("storage: malformed rollup key of %zu bytes", klen);
+            rc = ENPI_EPARSE;
+            break;
+        }
+        if (enpi_store_rec_rollup_decode(v, vlen, &sr.r, &sr.end) != 0) {
+            log_err("storage: a rollup of meter %s does not decode", meter_id);
+            rc = ENPI_EPARSE;
+            break;
+        }
+        if ((rc = cb(ctx, &sr)) != 0)
+            break;
+    }
+    return range_close(&r, rc, "scanning rollups");
+}
+
+int enpi_store_unknown_meters(enpi_store_t *st, enpi_unknown_cb cb, void *ctx)
+{
+    const uint8_t lower[1] = {ENPI_KEY_UNKNOWN};
+    const uint8_t upper[1] = {ENPI_KEY_UNKNOWN + 1};
+    range_iter_t r;
+    range_open(st, &r, lower, sizeof lower, upper, sizeof upper);
+    int rc = 0;
+    for (; rocksdb_iter_valid(r.it); rocksdb_iter_next(r.it)) {
+        size_t klen, vlen;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(r.it, &klen);
+        const char *v = rocksdb_iter_value(r.it, &vlen);
+        const char *id;
+        size_t id_len;
+        if (!enpi_store_key_parse_id(k, klen, ENPI_KEY_UNKNOWN, &id, &id_len)) {
+            log_err("storage: malformed unknown meter key of %zu bytes", klen);
+            rc = ENPI_EPARSE;
+            break;
+        }
+        char meter_id[ENPI_KEY_ID_MAX + 1];
+        id_copy(meter_id, id, id_len);
+        enpi_unknown_meter_t u = {.meter_id = meter_id};
+        char *topic = NULL;
+        rc = enpi_store_rec_unknown_decode(v, vlen, &u.count, &topic, &u.last_seen_ms);
+        if (rc) {
+            log_err("storage: the unknown meter %s does not decode", meter_id);
+            break;
+        }
+        u.last_topic = topic;
+        rc = cb(ctx, &u);
+        free(topic);
+        if (rc)
+            break;
+    }
+    return range_close(&r, rc, "scanning unknown meters");
+}

@@ -1,0 +1,204 @@
+/*
+ * bench_store.c - micro benchmark of the store: inbox appends per second (what Paho's
+ * receive thread pays per message) and the time of one commit shaped like a busy
+ * second of a large site: METERS meters x 4 resolutions of rollup deltas plus every
+ * meter's state.
+ *
+ * Usage: bench_store [DIR [METERS [APPENDS]]]   (default: a temp folder, 10000, 200000)
+ * The store is created in DIR/bench-db (removed afterwards with the temp folder).
+ */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "enpi_error.h"
+#include "log.h"
+#include "storage.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int type, struct FTW *f)
+{
+    remove(p);
+    return 0;
+}
+
+static void die(const char *what, int rc)
+{
+    fprintf(stderr, "bench_store: %s: %s\n", what, enpi_strerror(rc));
+    exit(1);
+}
+
+typedef struct {
+    enpi_batch_t b;
+    char (*ids)[32];
+} bench_batch_t;
+
+/* METERS meters x {15m, 1h, 1d, 1mo}, all in the windows containing t. */
+static void make_batch(bench_batch_t *bb, size_t meters, int64_t t, uint64_t inbox_upto)
+{
+    static const uint32_t res[4] = {15, 60, 1440, 0xFFFF0001u};
+    static const int64_t len[4] = {900000, 3600000, 86400000, 2592000000LL};
+    memset(bb, 0, sizeof *bb);
+    bb->ids = calloc(meters, sizeof *bb->ids);
+    bb->b.meters = calloc(meters, sizeof *bb->b.meters);
+    bb->b.rollups = calloc(meters * 4, sizeof *bb->b.rollups);
+    if (!bb->ids || !bb->b.meters || !bb->b.rollups)
+        die("allocating the batch", ENPI_ENOMEM);
+    for (size_t m = 0; m < meters; m++) {
+        snprintf(bb->ids[m], sizeof bb->ids[m], "f%03zu/em%05zu", m / 50, m);
+        bb->b.meters[m].meter_id = bb->ids[m];
+        bb->b.meters[m].state = (enpi_meter_state_t){.has_state = true, .last_ts_ms = t,
+                                                     .last_raw = 1000.0 + (double)m,
+                                                     .readings = 1000};
+        for (size_t k = 0; k < 4; k++) {
+            enpi_rollup_delta_t *d = &bb->b.rollups[m * 4 + k];
+            d->meter = (uint32_t)m;
+            d->res_code = res[k];
+            d->start = t - t % len[k];
+            d->end = d->start + len[k];
+            d->delta = (enpi_rollup_t){.value = 0.25, .readings = 1};
+        }
+    }
+    bb->b.n_meters = meters;
+    bb->b.n_rollups = meters * 4;
+    bb->b.inbox_upto = inbox_upto;
+}
+
+static void free_batch(bench_batch_t *bb)
+{
+    free(bb->ids);
+    free(bb->b.meters);
+    free(bb->b.rollups);
+}
+
+static double timed_commit(enpi_store_t *st, const enpi_batch_t *b)
+{
+    double t0 = now_s();
+    int rc = enpi_store_commit(st, b);
+    if (rc)
+        die("commit", rc);
+    return now_s() - t0;
+}
+
+static uint64_t append_run(enpi_store_t *st, uint64_t seq, size_t n, double *secs)
+{
+    char payload[128];
+    double t0 = now_s();
+    for (size_t i = 0; i < n; i++, seq++) {
+        int len = snprintf(payload, sizeof payload,
+                           "{\"ts\": %lld, \"value\": %zu.%03zu}",
+                           1522206000000LL + (long long)seq * 1000, 100000 + i, i % 1000);
+        enpi_inbox_msg_t m = {.seq = seq, .topic = "enpi/f001/em00001", .topic_len = 17,
+                              .payload = payload, .payload_len = (size_t)len,
+                              .arrival_ms = 1522206000000LL + (int64_t)seq};
+        int rc = enpi_store_inbox_append(st, &m);
+        if (rc)
+            die("inbox append", rc);
+    }
+    *secs = now_s() - t0;
+    return seq;
+}
+
+int main(int argc, char **argv)
+{
+    enpi_log_max_level = getenv("BENCH_DEBUG") ? ENPI_LOG_DEBUG : ENPI_LOG_WARNING;
+    char tmpl[] = "/tmp/enpi-bench-XXXXXX";
+    const char *dir = argc > 1 ? argv[1] : mkdtemp(tmpl);
+    size_t meters = argc > 2 ? strtoul(argv[2], NULL, 10) : 10000;
+    size_t appends = argc > 3 ? strtoul(argv[3], NULL, 10) : 200000;
+    if (!dir || meters == 0)
+        die("usage: bench_store [DIR [METERS [APPENDS]]]", ENPI_EINVAL);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/bench-db", dir);
+
+    enpi_store_t *st = NULL;
+    char err[512];
+    int rc = enpi_store_open(path, ENPI_STORE_PRIMARY, &st, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "bench_store: %s\n", err);
+        return 1;
+    }
+    printf("store %s, %zu meters x 4 resolutions = %zu rollup deltas per commit\n", path,
+           meters, meters * 4);
+
+    double secs;
+    uint64_t seq = append_run(st, 1, appends, &secs);
+    printf("inbox append: %zu in %.3f s = %.0f /s, %.2f us each\n", appends, secs,
+           (double)appends / secs, secs * 1e6 / (double)appends);
+
+    const int64_t t = 1522206000000LL; /* 2018-03-28T03:00Z */
+    bench_batch_t bb;
+    make_batch(&bb, meters, t, seq);
+    printf("commit, new windows (cache and store miss):      %7.1f ms\n",
+           timed_commit(st, &bb.b) * 1e3);
+    double sum = 0, max = 0;
+    const int rounds = 10;
+    for (int i = 0; i < rounds; i++) {
+        double s = timed_commit(st, &bb.b);
+        sum += s;
+        if (s > max)
+            max = s;
+    }
+    printf("commit, same windows (cache hits), %d rounds:    %7.1f ms mean, %.1f ms max\n",
+           rounds, sum / rounds * 1e3, max * 1e3);
+
+    /* A realistic second: a few thousand appends, then the commit that clears them. */
+    sum = 0;
+    max = 0;
+    double app_total = 0;
+    for (int i = 0; i < rounds; i++) {
+        seq = append_run(st, seq, 2000, &secs);
+        app_total += secs;
+        bb.b.inbox_upto = seq;
+        double s = timed_commit(st, &bb.b);
+        sum += s;
+        if (s > max)
+            max = s;
+    }
+    printf("commit after 2000 appends each, %d rounds:       %7.1f ms mean, %.1f ms max"
+           " (appends %.2f us each)\n",
+           rounds, sum / rounds * 1e3, max * 1e3, app_total * 1e6 / (rounds * 2000.0));
+
+    /* Many small commits leave many inbox range tombstones in the memtable. */
+    free_batch(&bb);
+    make_batch(&bb, 1, t, seq);
+    double small = 0;
+    const int small_commits = 2000;
+    for (int i = 0; i < small_commits; i++) {
+        seq = append_run(st, seq, 5, &secs);
+        bb.b.inbox_upto = seq;
+        small += timed_commit(st, &bb.b);
+    }
+    printf("small commits (1 meter, 5 appends), %d:       %7.2f ms mean\n", small_commits,
+           small / small_commits * 1e3);
+    free_batch(&bb);
+    make_batch(&bb, meters, t, seq);
+    printf("commit after them (cache hits):                  %7.1f ms\n",
+           timed_commit(st, &bb.b) * 1e3);
+    enpi_store_close(st);
+
+    rc = enpi_store_open(path, ENPI_STORE_PRIMARY, &st, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "bench_store: reopen: %s\n", err);
+        return 1;
+    }
+    printf("commit after reopen (cold cache, multi-get):     %7.1f ms\n",
+           timed_commit(st, &bb.b) * 1e3);
+    enpi_store_set_cache_limit(st, 0);
+    printf("commit with the cache off (multi-get):           %7.1f ms\n",
+           timed_commit(st, &bb.b) * 1e3);
+    enpi_store_close(st);
+    free_batch(&bb);
+
+    if (argc <= 1)
+        nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
