@@ -29,7 +29,7 @@ static int open_store(const char *path, enpi_store_t **out, enpi_cli_diag_t *d)
     char err[512] = "";
     int rc = enpi_store_open(path, ENPI_STORE_SECONDARY, out, err, sizeof err);
     if (rc == ENPI_ENOENT)
-        return enpi_cli_fail(d, rc, "no store at '%s'%s%s", path, err[0] ? ": " : "", err);
+        return enpi_cli_fail(d, rc, "no store at '%s'", path);
     if (rc)
         return enpi_cli_fail(d, rc, "cannot open the store at '%s': %s", path,
                              err[0] ? err : enpi_strerror(rc));

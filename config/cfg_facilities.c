@@ -71,7 +71,7 @@ static int parse_meter(enpi_cfg_ctx_t *ctx, const enpi_cfg_node_t *v, const char
 {
     static const char *const keys[] = {"id",    "kind",   "carrier",  "reading",  "interval",
                                        "scale", "to_kwh", "rollover", "max_rate", NULL};
-    char where[220], what[260], show[ENPI_CFG_SHOW_MAX + 4];
+    char where[ENPI_CFG_SHOW_MAX + 300], what[ENPI_CFG_SHOW_MAX + 340], show[ENPI_CFG_SHOW_MAX + 4];
     const enpi_cfg_node_t *x;
     int rc;
 

@@ -53,6 +53,9 @@ static void mqtt_event_cb(void *ctx, enpid_mqtt_event_t ev)
     case ENPID_MQTT_SUBSCRIBED:
         enpid_daemon_post_event(d, ENPID_EV_SUBSCRIBED);
         break;
+    case ENPID_MQTT_SESSION_PRESENT:
+        enpid_daemon_post_event(d, ENPID_EV_SESSION_PRESENT);
+        break;
     case ENPID_MQTT_SUBSCRIBE_FAILED:
         enpid_daemon_post_event(d, ENPID_EV_SUBSCRIBE_FAILED);
         break;
@@ -74,11 +77,12 @@ static void control_cb(uv_async_t *h)
     enpid_t *d = h->data;
     /* Acquire pairs with post_event's release. */
     unsigned ev = atomic_exchange_explicit(&d->events, 0, memory_order_acquire);
-    if (ev & ENPID_EV_SUBSCRIBED) {
-        if (d->phase == ENPID_STARTING) {
-            d->phase = ENPID_RUNNING;
-            enpid_notify_ready(d);
-        }
+    /* Ready once subscribed: the SUBACK, or a resumed session, which already holds the
+     * subscriptions (with a large backlog the broker may send the SUBACK only after it,
+     * and systemd would time the start out meanwhile). */
+    if ((ev & (ENPID_EV_SUBSCRIBED | ENPID_EV_SESSION_PRESENT)) && d->phase == ENPID_STARTING) {
+        d->phase = ENPID_RUNNING;
+        enpid_notify_ready(d);
     }
     if (ev & ENPID_EV_SUBSCRIBE_FAILED) {
         if (d->phase == ENPID_STARTING) {

@@ -48,6 +48,7 @@ enum {
     ENPID_EV_CONNECTION_LOST = 1u << 3,
     ENPID_EV_DISCONNECTED = 1u << 4,     /* our own DISCONNECT finished (or failed) */
     ENPID_EV_INBOX_FAILED = 1u << 5,     /* an inbox append failed; Paho keeps the message */
+    ENPID_EV_SESSION_PRESENT = 1u << 6,  /* the first connect resumed a stored session */
 };
 
 typedef enum {

@@ -268,6 +268,26 @@ static void connect_failed(enpid_mqtt_t *m, int code, const char *message, const
         log_warn("mqtt: (%llu similar messages suppressed)", (unsigned long long)suppressed);
 }
 
+/* The initial connect's own success callback: the only place Paho reports the CONNACK's
+ * session-present flag. */
+static void connect_success_cb(void *context, MQTTAsync_successData *data)
+{
+    enpid_mqtt_t *m = context;
+    if (data && data->alt.connect.sessionPresent) {
+        log_info("mqtt: the broker resumed the stored session");
+        m->h.on_event(m->h.ctx, ENPID_MQTT_SESSION_PRESENT);
+    }
+}
+
+static void connect_success5_cb(void *context, MQTTAsync_successData5 *data)
+{
+    enpid_mqtt_t *m = context;
+    if (data && data->alt.connect.sessionPresent) {
+        log_info("mqtt: the broker resumed the stored session");
+        m->h.on_event(m->h.ctx, ENPID_MQTT_SESSION_PRESENT);
+    }
+}
+
 static void connect_failure_cb(void *context, MQTTAsync_failureData *data)
 {
     connect_failed(context, data->code, data->message, NULL);
@@ -423,6 +443,7 @@ int enpid_mqtt_connect(enpid_mqtt_t *m)
     o->context = m;
     if (m->version >= MQTTVERSION_5) {
         o->cleanstart = m->clean_session;
+        o->onSuccess5 = connect_success5_cb;
         o->onFailure5 = connect_failure5_cb;
         if (!m->clean_session) {
             /* MQTT 5 ends a session at disconnect unless an expiry is given: keep it. */
@@ -437,6 +458,7 @@ int enpid_mqtt_connect(enpid_mqtt_t *m)
     } else {
         o->cleansession = m->clean_session;
         o->MQTTVersion = MQTTVERSION_3_1_1;
+        o->onSuccess = connect_success_cb;
         o->onFailure = connect_failure_cb;
     }
     if (m->tls) {

@@ -70,12 +70,18 @@ enpi_acc_entry_t *enpi_accum_get(enpi_accum_t *a, uint32_t meter, uint32_t res, 
 {
     enpi_acc_key_t key;
     enpi_acc_entry_t *e;
+    unsigned hashv;
 
     memset(&key, 0, sizeof(key));
     key.meter = meter;
     key.res = res;
     key.start = w.start;
-    HASH_FIND(hh, a->table, &key, sizeof(key), e);
+    if (a->table == NULL) {
+        a->sentinel.key.meter = UINT32_MAX;
+        HASH_ADD(hh, a->table, key, sizeof(a->sentinel.key), &a->sentinel);
+    }
+    HASH_VALUE(&key, sizeof(key), hashv);
+    HASH_FIND_BYHASHVALUE(hh, a->table, &key, sizeof(key), hashv, e);
     if (e != NULL)
         return e;
     e = a->free;
@@ -86,21 +92,32 @@ enpi_acc_entry_t *enpi_accum_get(enpi_accum_t *a, uint32_t meter, uint32_t res, 
     memset(e, 0, sizeof(*e));
     e->key = key;
     e->end = w.end;
-    HASH_ADD(hh, a->table, key, sizeof(key), e);
+    HASH_ADD_BYHASHVALUE(hh, a->table, key, sizeof(key), hashv, e);
     a->count++;
     return e;
 }
 
 void enpi_accum_reset(enpi_accum_t *a)
 {
-    enpi_acc_entry_t *e;
+    enpi_acc_entry_t *e, *next;
 
-    for (e = a->table; e != NULL; e = e->hh.next) {
+    for (e = enpi_accum_first(a); e != NULL; e = next) {
+        next = enpi_accum_next(e);
+        HASH_DELETE(hh, a->table, e);
         e->next_free = a->free;
         a->free = e;
         a->n_free++;
     }
-    HASH_CLEAR(hh, a->table);
     a->count = 0;
     a->gen++;
+}
+
+enpi_acc_entry_t *enpi_accum_first(const enpi_accum_t *a)
+{
+    return a->table != NULL ? a->table->hh.next : NULL;
+}
+
+enpi_acc_entry_t *enpi_accum_next(const enpi_acc_entry_t *e)
+{
+    return e->hh.next;
 }

@@ -7,6 +7,8 @@
  * reserves as many entries as a reading may create (enpi_accum_reserve) before it changes
  * any state; after that enpi_accum_get() cannot fail. enpi_accum_reset() empties the table
  * and bumps `gen`, which lets callers cache entry pointers and notice when they go stale.
+ * A sentinel entry stays in the table for good, so uthash keeps its bucket array across
+ * batches instead of growing it again (rehashing everything) every batch.
  * Growth of uthash's bucket array is the one allocation not reserved; its failure is fatal
  * (logged, then abort), as in daemons that treat a failed tiny allocation as unrecoverable.
  * Single-threaded.
@@ -31,8 +33,8 @@ typedef struct {
 
 typedef struct enpi_acc_entry {
     enpi_acc_key_t key;
-    int64_t end;                    /* window end, UTC ms */
-    enpi_rollup_t r;                /* increments accumulated in this batch */
+    int64_t end;     /* window end, UTC ms */
+    enpi_rollup_t r; /* increments accumulated in this batch */
     UT_hash_handle hh;
     struct enpi_acc_entry *next_free;
 } enpi_acc_entry_t;
@@ -40,12 +42,13 @@ typedef struct enpi_acc_entry {
 typedef struct enpi_acc_chunk enpi_acc_chunk_t;
 
 typedef struct {
-    enpi_acc_entry_t *table; /* uthash head: the entries of the current batch */
-    size_t count;            /* entries in table */
-    enpi_acc_entry_t *free;  /* pool of unused entries */
+    enpi_acc_entry_t *table;   /* uthash head: the sentinel, then the batch's entries */
+    enpi_acc_entry_t sentinel; /* never handed out (meter UINT32_MAX) */
+    size_t count;              /* entries in table */
+    enpi_acc_entry_t *free;    /* pool of unused entries */
     size_t n_free;
     enpi_acc_chunk_t *chunks; /* every allocation of the pool, for destroy */
-    uint64_t gen;            /* bumped by reset: entry pointers from older gens are stale */
+    uint64_t gen;             /* bumped by reset: entry pointers from older gens are stale */
 } enpi_accum_t;
 
 void enpi_accum_init(enpi_accum_t *a);
@@ -60,6 +63,10 @@ enpi_acc_entry_t *enpi_accum_get(enpi_accum_t *a, uint32_t meter, uint32_t res, 
 
 /* Returns every entry to the pool and bumps gen. */
 void enpi_accum_reset(enpi_accum_t *a);
+
+/* The batch's entries in insertion order: first, then next until NULL. */
+enpi_acc_entry_t *enpi_accum_first(const enpi_accum_t *a);
+enpi_acc_entry_t *enpi_accum_next(const enpi_acc_entry_t *e);
 
 /* Logs and aborts; uthash calls it when its bucket array cannot grow. */
 void enpi_accum_fatal(const char *msg) __attribute__((noreturn));

@@ -29,10 +29,10 @@ typedef enum {
 } enpi_ts_kind_t;
 
 typedef struct {
-    bool malformed;      /* this element of the payload is not a reading (parse_error) */
-    bool id_invalid;     /* the payload's meter id has an unusable type (bad_meter_id) */
-    const char *id;      /* meter id from the payload, NULL to take the topic's; valid
-                            only during the callback, not NUL-terminated */
+    bool malformed;  /* this element of the payload is not a reading (parse_error) */
+    bool id_invalid; /* the payload's meter id has an unusable type (bad_meter_id) */
+    const char *id;  /* meter id from the payload, NULL to take the topic's; valid
+                        only during the callback, not NUL-terminated */
     size_t id_len;
     enpi_value_kind_t value_kind;
     double value;

@@ -292,12 +292,26 @@ static long unescape(const char *s, size_t len, char *out, size_t cap)
             if (++i >= len)
                 return -1;
             switch (s[i]) {
-            case '"': case '\\': case '/': enc[0] = s[i]; break;
-            case 'b': enc[0] = '\b'; break;
-            case 'f': enc[0] = '\f'; break;
-            case 'n': enc[0] = '\n'; break;
-            case 'r': enc[0] = '\r'; break;
-            case 't': enc[0] = '\t'; break;
+            case '"':
+            case '\\':
+            case '/':
+                enc[0] = s[i];
+                break;
+            case 'b':
+                enc[0] = '\b';
+                break;
+            case 'f':
+                enc[0] = '\f';
+                break;
+            case 'n':
+                enc[0] = '\n';
+                break;
+            case 'r':
+                enc[0] = '\r';
+                break;
+            case 't':
+                enc[0] = '\t';
+                break;
             case 'u':
                 if (read_u4(s, len, i + 1, &cp) != 0)
                     return -1;

@@ -35,8 +35,8 @@
 #define ENPI_JSON_PATH_DEPTH 8
 
 typedef struct {
-    char *text;  /* owned copy of the path */
-    size_t n;    /* components; 0 = not configured */
+    char *text; /* owned copy of the path */
+    size_t n;   /* components; 0 = not configured */
     struct {
         const char *p; /* into text */
         size_t len;

@@ -33,8 +33,8 @@ typedef struct {
     enpi_reject_t reason; /* ENPI_STEP_REJECT only */
     int64_t from;         /* ENPI_STEP_APPLY: interval [from, to], from < to, UTC ms */
     int64_t to;
-    double value;         /* ENPI_STEP_APPLY: amount after scale and to_kwh */
-    bool estimated;       /* ENPI_STEP_APPLY: to - from > max_gap */
+    double value;   /* ENPI_STEP_APPLY: amount after scale and to_kwh */
+    bool estimated; /* ENPI_STEP_APPLY: to - from > max_gap */
     /* quality counters for the windows containing the reading's own timestamp */
     uint8_t readings;
     uint8_t late;

@@ -36,8 +36,8 @@
 #include "tz.h"
 #include "window.h"
 
-#define REJECT_LOG_BURST 10 /* reject log lines per reason per minute */
-#define DAY_MIN_MS (23 * INT64_C(3600000))       /* shortest local day (DST) */
+#define REJECT_LOG_BURST 10                /* reject log lines per reason per minute */
+#define DAY_MIN_MS (12 * INT64_C(3600000)) /* below any local day in tzdata (17 h, Vostok 1994) */
 #define MONTH_MIN_MS (28 * INT64_C(86400000) - INT64_C(3600000))
 
 typedef struct {
@@ -47,13 +47,13 @@ typedef struct {
 
 typedef struct {
     const enpi_meter_cfg_t *cfg;
-    const enpi_tz_t *tz;       /* the facility's zone */
+    const enpi_tz_t *tz; /* the facility's zone */
     enpi_meter_state_t st;
-    uint32_t index;            /* position in p->meters */
-    uint32_t batch_slot;       /* position in the batch being built (take_batch) */
-    bool dirty;                /* state changed since the last batch */
+    uint32_t index;      /* position in p->meters */
+    uint32_t batch_slot; /* position in the batch being built (take_batch) */
+    bool dirty;          /* state changed since the last batch */
     win_cache_t cache[ENPI_MAX_RESOLUTIONS];
-    UT_hash_handle hh;         /* by id (cfg->id) */
+    UT_hash_handle hh; /* by id (cfg->id) */
 } pmeter_t;
 
 typedef struct {
@@ -86,8 +86,8 @@ struct enpi_pipeline {
 
     pmeter_t *meters;
     size_t n_meters;
-    pmeter_t *by_id;   /* uthash head over meters */
-    uint32_t *dirty;   /* indices of dirty meters, n_meters long */
+    pmeter_t *by_id; /* uthash head over meters */
+    uint32_t *dirty; /* indices of dirty meters, n_meters long */
     size_t n_dirty;
 
     enpi_accum_t acc;
@@ -106,7 +106,7 @@ struct enpi_pipeline {
     /* the message being ingested, for the decoders' callback */
     const char *topic;
     size_t topic_len;
-    int topic_id_len;  /* -1: the topic gives no usable id */
+    int topic_id_len; /* -1: the topic gives no usable id */
     char topic_id[ENPI_METER_ID_MAX + 1];
     int64_t arrival_ms;
 };
@@ -536,16 +536,17 @@ static int build_meters(enpi_pipeline_t *p, char *errbuf, size_t errlen)
         if (rc == ENPI_ENOMEM)
             return fail(errbuf, errlen, rc, "out of memory");
         if (rc != 0)
-            return fail(errbuf, errlen, rc, "facility %s: unknown time zone \"%s\"", fc->id,
-                        zone);
+            return fail(errbuf, errlen, rc, "facility %s: unknown time zone \"%s\"", fc->id, zone);
         for (size_t i = 0; i < fc->n_meters; i++) {
             const enpi_meter_cfg_t *mc = &fc->meters[i];
             size_t len = strlen(mc->id);
             pmeter_t *m = &p->meters[k];
 
             if (!enpi_meter_id_valid(mc->id, len))
-                return fail(errbuf, errlen, ENPI_EINVAL, "meter id \"%s\" is not 1..%d bytes "
-                            "of printable UTF-8", mc->id, ENPI_METER_ID_MAX);
+                return fail(errbuf, errlen, ENPI_EINVAL,
+                            "meter id \"%s\" is not 1..%d bytes "
+                            "of printable UTF-8",
+                            mc->id, ENPI_METER_ID_MAX);
             if (find_meter(p, mc->id, len) != NULL)
                 return fail(errbuf, errlen, ENPI_EINVAL, "meter id \"%s\" configured twice",
                             mc->id);
@@ -567,8 +568,7 @@ int enpi_pipeline_create(const enpi_config_t *cfg, enpi_pipeline_t **out, char *
 
     *out = NULL;
     if (cfg->pipeline.n_resolutions > ENPI_MAX_RESOLUTIONS)
-        return fail(errbuf, errlen, ENPI_EINVAL, "more than %d resolutions",
-                    ENPI_MAX_RESOLUTIONS);
+        return fail(errbuf, errlen, ENPI_EINVAL, "more than %d resolutions", ENPI_MAX_RESOLUTIONS);
     p = calloc(1, sizeof(*p));
     if (p == NULL)
         return fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
@@ -606,7 +606,8 @@ static void unknown_clear(enpi_pipeline_t *p)
 {
     unknown_t *u, *tmp;
 
-    HASH_ITER(hh, p->unknown, u, tmp) {
+    HASH_ITER(hh, p->unknown, u, tmp)
+    {
         HASH_DEL(p->unknown, u);
         free(u->id);
         free(u->topic);
@@ -662,8 +663,7 @@ int enpi_pipeline_restore(enpi_pipeline_t *p, const char *meter_id, const enpi_m
     return 0;
 }
 
-const enpi_meter_state_t *enpi_pipeline_meter_state(const enpi_pipeline_t *p,
-                                                    const char *meter_id)
+const enpi_meter_state_t *enpi_pipeline_meter_state(const enpi_pipeline_t *p, const char *meter_id)
 {
     pmeter_t *m = find_meter(p, meter_id, strlen(meter_id));
     return m != NULL ? &m->st : NULL;
@@ -723,7 +723,7 @@ void enpi_pipeline_ingest(enpi_pipeline_t *p, uint64_t seq, const char *topic, s
     case ENPI_FORMAT_NUMBER:
         rc = enpi_number_decode(payload, payload_len, on_reading, p);
         break;
-    case ENPI_FORMAT_PROTOBUF:  /* decoders to come plug in here */
+    case ENPI_FORMAT_PROTOBUF: /* decoders to come plug in here */
     case ENPI_FORMAT_TASMOTA:
     case ENPI_FORMAT_SPARKPLUG:
     default:
@@ -819,7 +819,7 @@ int enpi_pipeline_take_batch(enpi_pipeline_t *p, enpi_batch_t **out)
         return ENPI_ENOMEM;
     }
     /* From here on nothing can fail: move the increments and the unknown table over. */
-    for (e = p->acc.table; e != NULL; e = e->hh.next) {
+    for (e = enpi_accum_first(&p->acc); e != NULL; e = enpi_accum_next(e)) {
         enpi_rollup_delta_t *d = &b->rollups[k++];
         d->meter = p->meters[e->key.meter].batch_slot;
         d->res_code = p->res_code[e->key.res];
@@ -829,7 +829,8 @@ int enpi_pipeline_take_batch(enpi_pipeline_t *p, enpi_batch_t **out)
     }
     b->n_rollups = k;
     k = 0;
-    HASH_ITER(hh, p->unknown, u, tmp) {
+    HASH_ITER(hh, p->unknown, u, tmp)
+    {
         enpi_unknown_delta_t *d = &b->unknown[k++];
         HASH_DEL(p->unknown, u);
         d->meter_id = u->id;

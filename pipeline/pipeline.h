@@ -49,11 +49,11 @@ const char *enpi_reject_name(enpi_reject_t reason);
 
 /* Per-meter state: what the next reading is compared with. Persisted by storage. */
 typedef struct {
-    bool has_state;       /* false until the first accepted reading */
-    int64_t last_ts_ms;   /* newest accepted reading's timestamp (UTC ms) */
-    double last_raw;      /* cumulative: raw register value at last_ts_ms */
-    int64_t first_ts_ms;  /* first accepted reading ever */
-    uint64_t readings;    /* lifetime counters */
+    bool has_state;      /* false until the first accepted reading */
+    int64_t last_ts_ms;  /* newest accepted reading's timestamp (UTC ms) */
+    double last_raw;     /* cumulative: raw register value at last_ts_ms */
+    int64_t first_ts_ms; /* first accepted reading ever */
+    uint64_t readings;   /* lifetime counters */
     uint64_t resets;
     uint64_t late;
     uint64_t duplicates;
@@ -74,31 +74,31 @@ void enpi_meter_state_clear(enpi_meter_state_t *st);
 
 /* One window's figures for one meter. Stored whole; batches carry increments. */
 typedef struct {
-    double value;        /* kWh for energy meters, product units for production meters */
-    double estimated;    /* the part of value spread from intervals longer than max_gap */
-    uint32_t readings;   /* accepted readings stamped in the window */
+    double value;      /* kWh for energy meters, product units for production meters */
+    double estimated;  /* the part of value spread from intervals longer than max_gap */
+    uint32_t readings; /* accepted readings stamped in the window */
     uint32_t resets;
     uint32_t late;
     uint32_t duplicates;
 } enpi_rollup_t;
 
 typedef struct {
-    uint32_t meter;      /* index into enpi_batch_t.meters */
-    uint32_t res_code;   /* enpi_resolution_code() of the resolution */
-    int64_t start;       /* window [start, end), UTC ms */
+    uint32_t meter;    /* index into enpi_batch_t.meters */
+    uint32_t res_code; /* enpi_resolution_code() of the resolution */
+    int64_t start;     /* window [start, end), UTC ms */
     int64_t end;
     enpi_rollup_t delta; /* to be added to the stored rollup (or stored as is if none) */
 } enpi_rollup_delta_t;
 
 typedef struct {
-    char *meter_id;            /* owned */
-    enpi_meter_state_t state;  /* owned deep copy: the meter's full state after the batch */
+    char *meter_id;           /* owned */
+    enpi_meter_state_t state; /* owned deep copy: the meter's full state after the batch */
 } enpi_meter_snapshot_t;
 
 typedef struct {
-    char *meter_id;            /* owned; as received (already validated as printable) */
-    char *last_topic;          /* owned */
-    uint64_t count;            /* sightings in this batch */
+    char *meter_id;   /* owned; as received (already validated as printable) */
+    char *last_topic; /* owned */
+    uint64_t count;   /* sightings in this batch */
     int64_t last_seen_ms;
 } enpi_unknown_delta_t;
 
@@ -110,8 +110,8 @@ typedef struct {
     size_t n_meters;
     enpi_unknown_delta_t *unknown;
     size_t n_unknown;
-    uint64_t inbox_upto;  /* every inbox message with seq < inbox_upto is reflected;
-                             0 = nothing ingested yet; never decreases between batches */
+    uint64_t inbox_upto;       /* every inbox message with seq < inbox_upto is reflected;
+                                  0 = nothing ingested yet; never decreases between batches */
     uint64_t unknown_overflow; /* sightings of unknown ids beyond the ENPI_UNKNOWN_MAX
                                   listed in `unknown` (counted, not named) */
 } enpi_batch_t;
@@ -120,14 +120,14 @@ void enpi_batch_free(enpi_batch_t *b);
 
 /* Counters since the pipeline was created (process lifetime; for metrics and logs). */
 typedef struct {
-    uint64_t messages;          /* messages ingested */
-    uint64_t readings;          /* readings decoded */
-    uint64_t applied;           /* readings accepted (including state-only first readings) */
+    uint64_t messages; /* messages ingested */
+    uint64_t readings; /* readings decoded */
+    uint64_t applied;  /* readings accepted (including state-only first readings) */
     uint64_t duplicates;
-    uint64_t late;              /* late readings (ignored cumulative, applied delta) */
+    uint64_t late; /* late readings (ignored cumulative, applied delta) */
     uint64_t resets;
     uint64_t rejects[ENPI_REJECT__COUNT];
-    uint64_t nomem;             /* readings dropped because memory ran out (logged) */
+    uint64_t nomem; /* readings dropped because memory ran out (logged) */
 } enpi_pipeline_stats_t;
 
 typedef struct enpi_pipeline enpi_pipeline_t;
@@ -151,6 +151,12 @@ int enpi_pipeline_restore(enpi_pipeline_t *p, const char *meter_id, const enpi_m
  * calls). Rejects are counted (stats, the meter's state, unknown table) and logged at a
  * limited rate; nothing here fails the caller. `arrival_ms` is the wall clock when the
  * message arrived: it stamps payloads without time and bounds max_future.
+ * The first input (config order) whose topic template matches decodes the payload. For
+ * each reading the first applicable reject wins, in this order: no_input, too_large,
+ * parse_error (message or array element), bad_meter_id, unknown_meter, missing_value,
+ * not_finite, bad_timestamp, negative, too_old, future, too_late, implausible. Once the
+ * reading's meter is known (from the payload or the topic) the reject also counts in its
+ * state.rejected. Allocates nothing per message in the steady state.
  */
 void enpi_pipeline_ingest(enpi_pipeline_t *p, uint64_t seq, const char *topic, size_t topic_len,
                           const void *payload, size_t payload_len, int64_t arrival_ms);
@@ -180,7 +186,6 @@ const enpi_pipeline_stats_t *enpi_pipeline_stats(const enpi_pipeline_t *p);
 /* The live state of a configured meter (NULL for an unknown id): for `enpi`-like views,
  * tests, and carrying states into a pipeline rebuilt on reload (copy it with
  * enpi_pipeline_restore). Valid until the next ingest/apply/take_batch. */
-const enpi_meter_state_t *enpi_pipeline_meter_state(const enpi_pipeline_t *p,
-                                                    const char *meter_id);
+const enpi_meter_state_t *enpi_pipeline_meter_state(const enpi_pipeline_t *p, const char *meter_id);
 
 #endif

@@ -4,6 +4,7 @@
  */
 #include "pipeline.h"
 
+/* clang-format off */
 static const char *const reject_names[ENPI_REJECT__COUNT] = {
     [ENPI_REJECT_PARSE] = "parse_error",
     [ENPI_REJECT_MISSING_VALUE] = "missing_value",
@@ -19,6 +20,7 @@ static const char *const reject_names[ENPI_REJECT__COUNT] = {
     [ENPI_REJECT_TOO_LATE] = "too_late",
     [ENPI_REJECT_IMPLAUSIBLE] = "implausible",
 };
+/* clang-format on */
 
 const char *enpi_reject_name(enpi_reject_t reason)
 {

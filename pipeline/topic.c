@@ -75,11 +75,11 @@ static int compile_levels(enpi_topic_t *t, const char *topic, char *err, size_t 
             l->kind = ENPI_LEVEL_PLUS;
         } else if (lvlen >= 2 && lv[0] == '{' && lv[lvlen - 1] == '}') {
             if (!capture_name_ok(lv + 1, lvlen - 2))
-                return fail(err, errlen, "topic template \"%s\": bad capture name \"%.*s\"",
-                            topic, (int)lvlen, lv);
+                return fail(err, errlen, "topic template \"%s\": bad capture name \"%.*s\"", topic,
+                            (int)lvlen, lv);
             if (find_capture(t, lv + 1, lvlen - 2) >= 0)
-                return fail(err, errlen, "topic template \"%s\": capture \"%.*s\" repeated",
-                            topic, (int)lvlen, lv);
+                return fail(err, errlen, "topic template \"%s\": capture \"%.*s\" repeated", topic,
+                            (int)lvlen, lv);
             if (t->n_caps == ENPI_TOPIC_MAX_CAPS)
                 return fail(err, errlen, "topic template \"%s\": more than %d captures", topic,
                             ENPI_TOPIC_MAX_CAPS);

@@ -29,26 +29,26 @@ typedef enum {
 
 typedef struct {
     enpi_level_kind_t kind;
-    char *text;  /* literal text, or the capture's name; owned */
+    char *text; /* literal text, or the capture's name; owned */
     size_t len;
-    int cap;     /* ENPI_LEVEL_CAPTURE: index into the captures */
+    int cap; /* ENPI_LEVEL_CAPTURE: index into the captures */
 } enpi_topic_level_t;
 
 typedef struct {
-    int cap;     /* capture index, or -1 for literal text */
-    char *text;  /* literal text; owned */
+    int cap;    /* capture index, or -1 for literal text */
+    char *text; /* literal text; owned */
     size_t len;
 } enpi_id_part_t;
 
 typedef struct {
-    char *filter;                /* the MQTT subscription filter; owned */
+    char *filter; /* the MQTT subscription filter; owned */
     enpi_topic_level_t *levels;
     size_t n_levels;
     size_t n_caps;
-    enpi_id_part_t *id_parts;    /* the meter_id template, split */
+    enpi_id_part_t *id_parts; /* the meter_id template, split */
     size_t n_id_parts;
-    bool id_from_topic;          /* every capture the id template names exists */
-    char *missing_capture;       /* when !id_from_topic: the first unknown name; owned */
+    bool id_from_topic;    /* every capture the id template names exists */
+    char *missing_capture; /* when !id_from_topic: the first unknown name; owned */
 } enpi_topic_t;
 
 /*

@@ -33,7 +33,9 @@ const char *enpi_tz_name(const enpi_tz_t *tz);
 int enpi_tz_offset_s(const enpi_tz_t *tz, int64_t t_ms);
 
 /* Start (UTC ms) of the local calendar day containing t. On a day whose midnight is
- * skipped by a DST change, the day starts at the first instant that exists. */
+ * skipped by a DST change, the day starts at the first instant that exists. A date
+ * skipped entirely (Pacific/Apia 2011-12-30) is an empty day: it starts where the
+ * next day starts and contains no instant. */
 int64_t enpi_tz_day_start(const enpi_tz_t *tz, int64_t t_ms);
 
 /* Start (UTC ms) of the local day `days` days after the local day containing t

@@ -25,10 +25,14 @@ typedef struct {
  * divides 24 h exactly (1d itself included). */
 bool enpi_resolution_valid(const enpi_duration_t *res);
 
-/* A stable 32-bit code for storage keys: minutes for fixed lengths, 0xFFFF0001 for 1mo. */
+/* A stable 32-bit code for storage keys: minutes for fixed lengths (15m = 15,
+ * 1d = 1440), 0xFFFF0001 for 1mo. Lengths that are not whole minutes (30s, 90s) are
+ * 0x80000000 | seconds, and those not whole seconds 0xC0000000 | ms. 0 when the
+ * resolution is not valid. */
 uint32_t enpi_resolution_code(const enpi_duration_t *res);
 
-/* The window of resolution `res` in zone `tz` that contains t. */
+/* The window of resolution `res` in zone `tz` that contains t. For an invalid
+ * resolution, the 1 ms window [t, t + 1). */
 enpi_window_t enpi_window_containing(const enpi_tz_t *tz, const enpi_duration_t *res, int64_t t_ms);
 
 /* The window right after w (w must come from enpi_window_containing/next). */

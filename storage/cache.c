@@ -20,11 +20,11 @@ struct enpi_rollup_cache_entry {
     UT_hash_handle hh;
     enpi_rollup_cache_entry_t *older; /* recency list neighbours */
     enpi_rollup_cache_entry_t *newer;
-    enpi_rollup_t r;                  /* the stored figures */
-    int64_t end_ms;                   /* the stored window end */
-    bool oom;                         /* set by uthash when it could not index this entry */
+    enpi_rollup_t r; /* the stored figures */
+    int64_t end_ms;  /* the stored window end */
+    bool oom;        /* set by uthash when it could not index this entry */
     uint16_t klen;
-    uint8_t key[];                    /* the full rollup key, klen bytes */
+    uint8_t key[]; /* the full rollup key, klen bytes */
 };
 
 void enpi_rollup_cache_init(enpi_rollup_cache_t *c, size_t limit)
@@ -89,8 +89,7 @@ void enpi_rollup_cache_set_limit(enpi_rollup_cache_t *c, size_t limit)
 }
 
 enpi_rollup_cache_entry_t *enpi_rollup_cache_lookup(enpi_rollup_cache_t *c, const uint8_t *key,
-                                                    size_t klen, enpi_rollup_t *r,
-                                                    int64_t *end_ms)
+                                                    size_t klen, enpi_rollup_t *r, int64_t *end_ms)
 {
     enpi_rollup_cache_entry_t *e = NULL;
     HASH_FIND(hh, c->table, key, klen, e);

@@ -25,8 +25,8 @@ typedef struct {
     enpi_rollup_cache_entry_t *oldest; /* recency list: least recently written first */
     enpi_rollup_cache_entry_t *newest;
     size_t count;
-    size_t limit;                      /* most entries kept */
-    uint64_t hits;                     /* lookups answered, since creation */
+    size_t limit;  /* most entries kept */
+    uint64_t hits; /* lookups answered, since creation */
     uint64_t misses;
 } enpi_rollup_cache_t;
 
@@ -42,8 +42,7 @@ void enpi_rollup_cache_set_limit(enpi_rollup_cache_t *c, size_t limit);
 /* Returns key's entry and copies its rollup into *r, *end_ms, or returns NULL. Counts a
  * hit or a miss; does not change the recency order. */
 enpi_rollup_cache_entry_t *enpi_rollup_cache_lookup(enpi_rollup_cache_t *c, const uint8_t *key,
-                                                    size_t klen, enpi_rollup_t *r,
-                                                    int64_t *end_ms);
+                                                    size_t klen, enpi_rollup_t *r, int64_t *end_ms);
 
 /* Replaces the value of an entry from a lookup and makes it the most recently written;
  * no hashing, nothing evicted. */

@@ -31,7 +31,7 @@
 typedef struct {
     const uint8_t *key; /* into the key arena */
     uint32_t klen;
-    uint32_t idx;       /* the delta's index in the batch: ties keep batch order */
+    uint32_t idx; /* the delta's index in the batch: ties keep batch order */
 } delta_key_t;
 
 /* One distinct window of the batch and the figures it will be stored with. */
@@ -39,7 +39,7 @@ typedef struct {
     const uint8_t *key;
     uint32_t klen;
     enpi_rollup_cache_entry_t *cached; /* the cache entry the base came from, or NULL */
-    enpi_rollup_t r;    /* the sum to store */
+    enpi_rollup_t r;                   /* the sum to store */
     int64_t end_ms;
 } window_work_t;
 
@@ -48,7 +48,7 @@ typedef struct {
     delta_key_t *keys;
     window_work_t *work;
     size_t n_work;
-    uint8_t *scratch;   /* growable encode buffer for variable-size records */
+    uint8_t *scratch; /* growable encode buffer for variable-size records */
     size_t scratch_cap;
 } commit_ctx_t;
 
@@ -115,8 +115,8 @@ static int fold_deltas(commit_ctx_t *cx, const enpi_batch_t *b)
     for (size_t i = 0; i < b->n_rollups; i++) {
         uint32_t m = b->rollups[i].meter;
         if (m >= b->n_meters || id_len[m] == 0 || id_len[m] > ENPI_KEY_ID_MAX) {
-            log_err("storage: commit: rollup delta %zu names meter %u of %zu (or a bad id)",
-                    i, m, b->n_meters);
+            log_err("storage: commit: rollup delta %zu names meter %u of %zu (or a bad id)", i, m,
+                    b->n_meters);
             rc = ENPI_EINVAL;
             goto free_id_len;
         }
@@ -145,8 +145,8 @@ static int fold_deltas(commit_ctx_t *cx, const enpi_batch_t *b)
         w->key = cx->keys[i].key;
         w->klen = cx->keys[i].klen;
         size_t j = i;
-        for (; j < b->n_rollups && cmp_key_bytes(cx->keys[j].key, cx->keys[j].klen, w->key,
-                                                 w->klen) == 0;
+        for (; j < b->n_rollups &&
+               cmp_key_bytes(cx->keys[j].key, cx->keys[j].klen, w->key, w->klen) == 0;
              j++) {
             const enpi_rollup_delta_t *d = &b->rollups[cx->keys[j].idx];
             rollup_add(&w->r, &d->delta);
@@ -292,15 +292,14 @@ static int put_unknown(enpi_store_t *st, rocksdb_writebatch_t *wb, commit_ctx_t 
         uint64_t count = 0;
         const enpi_unknown_delta_t *last = NULL;
         size_t j = i;
-        for (; j < b->n_unknown &&
-               cmp_key_bytes(uk[j].key, uk[j].klen, uk[i].key, uk[i].klen) == 0;
+        for (; j < b->n_unknown && cmp_key_bytes(uk[j].key, uk[j].klen, uk[i].key, uk[i].klen) == 0;
              j++) {
             last = &b->unknown[uk[j].idx];
             count += last->count;
         }
         char *err = NULL;
-        rocksdb_pinnableslice_t *ps = rocksdb_get_pinned(
-            st->db, st->ro_records, (const char *)uk[i].key, uk[i].klen, &err);
+        rocksdb_pinnableslice_t *ps =
+            rocksdb_get_pinned(st->db, st->ro_records, (const char *)uk[i].key, uk[i].klen, &err);
         if (err) {
             rc = enpi_store_fail("commit: reading an unknown meter", err);
             goto free_keys;
@@ -322,8 +321,8 @@ static int put_unknown(enpi_store_t *st, rocksdb_writebatch_t *wb, commit_ctx_t 
         }
         const char *topic = last->last_topic ? last->last_topic : "";
         size_t tlen = strlen(topic);
-        uint8_t *buf =
-            scratch_reserve(cx, enpi_store_rec_unknown_size(count, topic, tlen, last->last_seen_ms));
+        uint8_t *buf = scratch_reserve(
+            cx, enpi_store_rec_unknown_size(count, topic, tlen, last->last_seen_ms));
         if (!buf) {
             rc = ENPI_ENOMEM;
             goto free_keys;

@@ -35,8 +35,7 @@ int enpi_store_inbox_append(enpi_store_t *st, const enpi_inbox_msg_t *m)
     }
     size_t vlen = enpi_store_rec_inbox_encode(m, buf);
     char *err = NULL;
-    rocksdb_put(st->db, st->wo_inbox, (const char *)key, sizeof key, (const char *)buf, vlen,
-                &err);
+    rocksdb_put(st->db, st->wo_inbox, (const char *)key, sizeof key, (const char *)buf, vlen, &err);
     if (buf != stack_buf)
         free(buf);
     if (err)
@@ -85,8 +84,7 @@ int enpi_store_inbox_next_seq(enpi_store_t *st, uint64_t *next_out)
     return 0;
 }
 
-int enpi_store_inbox_scan(enpi_store_t *st, uint64_t from, uint64_t to, enpi_inbox_cb cb,
-                          void *ctx)
+int enpi_store_inbox_scan(enpi_store_t *st, uint64_t from, uint64_t to, enpi_inbox_cb cb, void *ctx)
 {
     if (from >= to)
         return 0;

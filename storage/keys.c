@@ -50,8 +50,7 @@ static bool id_len_ok(size_t id_len)
     return id_len >= 1 && id_len <= ENPI_KEY_ID_MAX;
 }
 
-size_t enpi_store_key_rollup_prefix(uint8_t *buf, uint32_t res_code, const char *id,
-                                    size_t id_len)
+size_t enpi_store_key_rollup_prefix(uint8_t *buf, uint32_t res_code, const char *id, size_t id_len)
 {
     if (!id_len_ok(id_len))
         return 0;

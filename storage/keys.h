@@ -49,8 +49,7 @@
 size_t enpi_store_key_rollup(uint8_t *buf, uint32_t res_code, const char *id, size_t id_len,
                              int64_t start_ms);
 /* The part of a rollup key before the window start: all windows of one (meter, res). */
-size_t enpi_store_key_rollup_prefix(uint8_t *buf, uint32_t res_code, const char *id,
-                                    size_t id_len);
+size_t enpi_store_key_rollup_prefix(uint8_t *buf, uint32_t res_code, const char *id, size_t id_len);
 size_t enpi_store_key_meter(uint8_t *buf, const char *id, size_t id_len);
 size_t enpi_store_key_unknown(uint8_t *buf, const char *id, size_t id_len);
 size_t enpi_store_key_inbox(uint8_t *buf, uint64_t seq); /* always ENPI_KEY_INBOX_LEN */

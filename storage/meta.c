@@ -19,8 +19,8 @@ int enpi_store_meta_read(enpi_store_t *st, bool *found, uint32_t *format_version
     *format_version = 0;
     *inbox_upto = 0;
     char *err = NULL;
-    rocksdb_pinnableslice_t *ps = rocksdb_get_pinned(st->db, st->ro_records, ENPI_KEY_META,
-                                                     sizeof ENPI_KEY_META - 1, &err);
+    rocksdb_pinnableslice_t *ps =
+        rocksdb_get_pinned(st->db, st->ro_records, ENPI_KEY_META, sizeof ENPI_KEY_META - 1, &err);
     if (err)
         return enpi_store_fail("reading meta", err);
     if (!ps)
@@ -42,8 +42,8 @@ int enpi_store_put_config(enpi_store_t *st, const char *yaml, size_t len)
     if (!enpi_store_writable(st, "storing the configuration"))
         return ENPI_ESTATE;
     char *err = NULL;
-    rocksdb_put(st->db, st->wo_commit, ENPI_KEY_CONFIG, sizeof ENPI_KEY_CONFIG - 1,
-                len ? yaml : "", len, &err);
+    rocksdb_put(st->db, st->wo_commit, ENPI_KEY_CONFIG, sizeof ENPI_KEY_CONFIG - 1, len ? yaml : "",
+                len, &err);
     if (err)
         return enpi_store_fail("storing the configuration", err);
     return 0;
@@ -55,8 +55,8 @@ int enpi_store_get_config(enpi_store_t *st, char **yaml_out, size_t *len_out)
     if (len_out)
         *len_out = 0;
     char *err = NULL;
-    rocksdb_pinnableslice_t *ps = rocksdb_get_pinned(
-        st->db, st->ro_records, ENPI_KEY_CONFIG, sizeof ENPI_KEY_CONFIG - 1, &err);
+    rocksdb_pinnableslice_t *ps = rocksdb_get_pinned(st->db, st->ro_records, ENPI_KEY_CONFIG,
+                                                     sizeof ENPI_KEY_CONFIG - 1, &err);
     if (err)
         return enpi_store_fail("reading the stored configuration", err);
     if (!ps)

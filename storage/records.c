@@ -34,8 +34,7 @@ size_t enpi_store_rec_rollup_encode(const enpi_rollup_t *r, int64_t end_ms, uint
     return enpi__store__v1__rollup__pack(&m, buf);
 }
 
-int enpi_store_rec_rollup_decode(const void *data, size_t len, enpi_rollup_t *r,
-                                 int64_t *end_ms)
+int enpi_store_rec_rollup_decode(const void *data, size_t len, enpi_rollup_t *r, int64_t *end_ms)
 {
     pb_rollup_t *m = enpi__store__v1__rollup__unpack(NULL, len, data);
     if (!m)
@@ -162,8 +161,8 @@ size_t enpi_store_rec_inbox_encode(const enpi_inbox_msg_t *in, uint8_t *buf)
     return enpi__store__v1__inbox_message__pack(&m, buf);
 }
 
-int enpi_store_rec_inbox_decode(const void *data, size_t len, uint64_t seq,
-                                enpi_inbox_msg_t *out, void **handle)
+int enpi_store_rec_inbox_decode(const void *data, size_t len, uint64_t seq, enpi_inbox_msg_t *out,
+                                void **handle)
 {
     pb_inbox_t *m = enpi__store__v1__inbox_message__unpack(NULL, len, data);
     if (!m)
@@ -187,8 +186,8 @@ void enpi_store_rec_inbox_release(void *handle)
 
 /* ---- unknown meter ---- */
 
-static void unknown_to_pb(uint64_t count, const char *topic, size_t topic_len,
-                          int64_t last_seen_ms, pb_unknown_t *m)
+static void unknown_to_pb(uint64_t count, const char *topic, size_t topic_len, int64_t last_seen_ms,
+                          pb_unknown_t *m)
 {
     m->count = count;
     m->last_topic.data = (uint8_t *)topic;
@@ -212,8 +211,8 @@ size_t enpi_store_rec_unknown_encode(uint64_t count, const char *topic, size_t t
     return enpi__store__v1__unknown_meter__pack(&m, buf);
 }
 
-int enpi_store_rec_unknown_decode(const void *data, size_t len, uint64_t *count,
-                                  char **topic_out, int64_t *last_seen_ms)
+int enpi_store_rec_unknown_decode(const void *data, size_t len, uint64_t *count, char **topic_out,
+                                  int64_t *last_seen_ms)
 {
     pb_unknown_t *m = enpi__store__v1__unknown_meter__unpack(NULL, len, data);
     if (!m)

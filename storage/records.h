@@ -25,8 +25,7 @@
 
 /* ---- rollup: one window's figures plus its end ---- */
 size_t enpi_store_rec_rollup_encode(const enpi_rollup_t *r, int64_t end_ms, uint8_t *buf);
-int enpi_store_rec_rollup_decode(const void *data, size_t len, enpi_rollup_t *r,
-                                 int64_t *end_ms);
+int enpi_store_rec_rollup_decode(const void *data, size_t len, enpi_rollup_t *r, int64_t *end_ms);
 
 /* ---- meta: store format version and how far the inbox is committed ---- */
 size_t enpi_store_rec_meta_encode(uint32_t format_version, uint64_t inbox_upto, uint8_t *buf);
@@ -45,8 +44,8 @@ size_t enpi_store_rec_inbox_size(const enpi_inbox_msg_t *m);
 size_t enpi_store_rec_inbox_encode(const enpi_inbox_msg_t *m, uint8_t *buf);
 /* Fills *out (out->seq = seq) with pointers into an unpacked message returned in *handle;
  * they stay valid until enpi_store_rec_inbox_release(*handle). */
-int enpi_store_rec_inbox_decode(const void *data, size_t len, uint64_t seq,
-                                enpi_inbox_msg_t *out, void **handle);
+int enpi_store_rec_inbox_decode(const void *data, size_t len, uint64_t seq, enpi_inbox_msg_t *out,
+                                void **handle);
 void enpi_store_rec_inbox_release(void *handle);
 
 /* ---- unknown meter: running count, last topic and time seen ---- */
@@ -55,7 +54,7 @@ size_t enpi_store_rec_unknown_size(uint64_t count, const char *topic, size_t top
 size_t enpi_store_rec_unknown_encode(uint64_t count, const char *topic, size_t topic_len,
                                      int64_t last_seen_ms, uint8_t *buf);
 /* *topic_out is malloc'd and NUL-terminated (never NULL on success); the caller frees it. */
-int enpi_store_rec_unknown_decode(const void *data, size_t len, uint64_t *count,
-                                  char **topic_out, int64_t *last_seen_ms);
+int enpi_store_rec_unknown_decode(const void *data, size_t len, uint64_t *count, char **topic_out,
+                                  int64_t *last_seen_ms);
 
 #endif

@@ -9,8 +9,9 @@
  *   - a 32 MiB LRU block cache and a 10-bit full bloom filter per table file, so the
  *     point reads of a commit's rollup read-modify-write that miss (a new window has no
  *     stored rollup yet) rarely touch the disk.
- *   - 16 MiB memtables (RocksDB's default is 64): a commit inserts tens of thousands of
- *     keys, and inserting into a smaller skiplist is measurably cheaper; flushes stay small.
+ *   - 16 MiB memtables (RocksDB's default is 64), up to 4 of them: a commit inserts tens
+ *     of thousands of keys, and inserting into a smaller skiplist is measurably cheaper;
+ *     flushes stay small, and a slow flush does not stall the next commits.
  *   - two background jobs, dynamic level sizes, and a bounded info LOG (4 files of 8 MiB)
  *     so a daemon that runs for years does not fill its disk with RocksDB's own log.
  *   - a secondary uses max_open_files = -1 (RocksDB requires it) and a private scratch
@@ -33,9 +34,11 @@
 
 #define BLOCK_CACHE_BYTES (32u << 20)
 #define WRITE_BUFFER_BYTES (16u << 20)
+#define WRITE_BUFFERS 4
 #define BLOOM_BITS_PER_KEY 10.0
 #define INFO_LOG_FILE_BYTES (8u << 20)
 #define INFO_LOG_FILES 4
+#define SECONDARY_OPEN_ATTEMPTS 3
 
 int enpi_store_fail(const char *what, char *err)
 {
@@ -79,6 +82,7 @@ static rocksdb_options_t *make_options(enpi_store_mode_t mode)
     rocksdb_options_set_create_if_missing(opts, mode == ENPI_STORE_PRIMARY);
     rocksdb_options_set_compression(opts, rocksdb_lz4_compression);
     rocksdb_options_set_write_buffer_size(opts, WRITE_BUFFER_BYTES);
+    rocksdb_options_set_max_write_buffer_number(opts, WRITE_BUFFERS);
     rocksdb_options_set_max_background_jobs(opts, 2);
     rocksdb_options_set_level_compaction_dynamic_level_bytes(opts, 1);
     rocksdb_options_set_max_log_file_size(opts, INFO_LOG_FILE_BYTES);
@@ -141,8 +145,7 @@ static int make_scratch_dir(enpi_store_t *st, char *errbuf, size_t errlen)
         return ENPI_ENOMEM;
     snprintf(st->scratch_dir, n, "%s/enpi-secondary-XXXXXX", tmp);
     if (!mkdtemp(st->scratch_dir)) {
-        set_err(errbuf, errlen, "cannot create a scratch folder in %s: %s", tmp,
-                strerror(errno));
+        set_err(errbuf, errlen, "cannot create a scratch folder in %s: %s", tmp, strerror(errno));
         free(st->scratch_dir);
         st->scratch_dir = NULL;
         return ENPI_EIO;
@@ -162,9 +165,8 @@ static int check_format(enpi_store_t *st, char *errbuf, size_t errlen)
         return rc;
     }
     if (found && version > ENPI_STORE_FORMAT_VERSION) {
-        set_err(errbuf, errlen,
-                "store %s has format %u; this enpi reads format %u (upgrade enpi)", st->path,
-                version, ENPI_STORE_FORMAT_VERSION);
+        set_err(errbuf, errlen, "store %s has format %u; this enpi reads format %u (upgrade enpi)",
+                st->path, version, ENPI_STORE_FORMAT_VERSION);
         return ENPI_ERANGE;
     }
     st->format_version = found ? version : ENPI_STORE_FORMAT_VERSION;
@@ -175,8 +177,8 @@ static int check_format(enpi_store_t *st, char *errbuf, size_t errlen)
     uint8_t val[ENPI_REC_META_MAX];
     size_t vlen = enpi_store_rec_meta_encode(ENPI_STORE_FORMAT_VERSION, 0, val);
     char *err = NULL;
-    rocksdb_put(st->db, st->wo_commit, ENPI_KEY_META, sizeof ENPI_KEY_META - 1, (char *)val,
-                vlen, &err);
+    rocksdb_put(st->db, st->wo_commit, ENPI_KEY_META, sizeof ENPI_KEY_META - 1, (char *)val, vlen,
+                &err);
     if (err) {
         set_err(errbuf, errlen, "cannot initialise store %s: %s", st->path, err);
         return enpi_store_fail("writing meta", err);
@@ -220,10 +222,20 @@ int enpi_store_open(const char *path, enpi_store_mode_t mode, enpi_store_t **out
 
     rocksdb_options_t *opts = make_options(mode);
     char *err = NULL;
-    if (mode == ENPI_STORE_PRIMARY)
+    if (mode == ENPI_STORE_PRIMARY) {
         st->db = rocksdb_open(opts, path, &err);
-    else
-        st->db = rocksdb_open_as_secondary(opts, path, st->scratch_dir, &err);
+    } else {
+        /* A running primary may delete a WAL or table file between the secondary listing
+         * and opening it; a fresh attempt sees the new file set. */
+        for (int attempt = 1;; attempt++) {
+            st->db = rocksdb_open_as_secondary(opts, path, st->scratch_dir, &err);
+            if (!err || attempt == SECONDARY_OPEN_ATTEMPTS)
+                break;
+            log_debug("storage: secondary open of %s, attempt %d: %s", path, attempt, err);
+            rocksdb_free(err);
+            err = NULL;
+        }
+    }
     rocksdb_options_destroy(opts);
     if (err) {
         st->db = NULL;

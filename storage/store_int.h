@@ -27,10 +27,10 @@ struct enpi_store {
     rocksdb_readoptions_t *ro_plain;   /* default read options */
     uint32_t format_version;           /* Meta.format_version found (or written) at open */
     /* commit thread */
-    uint64_t inbox_upto;               /* Meta.inbox_upto as stored */
-    bool inbox_swept;                  /* a commit of this open deleted the inbox from seq 0 */
+    uint64_t inbox_upto; /* Meta.inbox_upto as stored */
+    bool inbox_swept;    /* a commit of this open deleted the inbox from seq 0 */
     enpi_rollup_cache_t cache;
-    unsigned injected_failures;        /* commits still to fail (enpi_store_inject_...) */
+    unsigned injected_failures; /* commits still to fail (enpi_store_inject_...) */
 };
 
 /*

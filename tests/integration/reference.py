@@ -173,6 +173,7 @@ class Reference:
         # rollups[meter_id][res] = {window_start: (end, Rollup)}
         self.rollups = {m.id: {r: {} for r in resolutions} for m in meters}
         self.outcomes = {"applied": 0, "duplicate": 0, "late": 0, "rejected": 0}
+        self.rollovers = 0  # applied cumulative readings that wrapped the register
 
     # ---- feeding ----
 
@@ -238,6 +239,7 @@ class Reference:
                 d = v2 - v1
             elif m.rollover is not None:
                 d = m.rollover - v1 + v2
+                self.rollovers += 1
             else:
                 d = v2
                 self._count(m, t, "resets")

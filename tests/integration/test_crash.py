@@ -83,6 +83,7 @@ def test(env):
         check(ref.feed(mid, t, v) == "applied", "clean stream expected")
     expected = ref.totals("1mo")
     check(expected["resets"] == 1, "the stream should hold one reset")
+    check(ref.rollovers >= 1, "the stream should wrap c1/prod")
 
     daemon = env.daemon(conf).start(broker)
     daemon.wait_ready(broker)  # the session (and its subscription) exists from here on

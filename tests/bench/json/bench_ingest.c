@@ -1,11 +1,12 @@
 /*
  * bench_ingest.c - readings per second through enpi_pipeline_ingest() on one core: topic
  * match, JSON decode, meter lookup, cumulative arithmetic and apportioning into 15m, 1h,
- * 1d and 1mo windows (Europe/Berlin), with a batch taken every 20,000 messages as the
- * daemon's commit timer would. Messages are generated up front, so only the pipeline is
- * timed. Payloads carry 1, 2 or 20 readings.
+ * 1d and 1mo windows (Europe/Berlin), with a batch taken every N messages as the daemon's
+ * commit timer would (N = what arrives in one commit_interval). Messages are generated up front, so
+ * only the pipeline is timed. Payloads carry 1, 2 or 20 readings.
  *
  * Usage: bench_ingest [readings per case, default 2000000] [meters, default 1000]
+ *                     [messages per batch, default 100000]
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,7 +18,6 @@
 #include "pipeline.h"
 
 #define FACILITIES 10
-#define BATCH_EVERY 20000
 
 static double now_s(void)
 {
@@ -111,6 +111,7 @@ int main(int argc, char **argv)
 {
     long readings = argc > 1 ? atol(argv[1]) : 2000000;
     int meters = argc > 2 ? atoi(argv[2]) : 1000;
+    size_t batch_every = argc > 3 ? (size_t)atol(argv[3]) : 100000;
     char *yaml = make_config(meters), err[256];
     enpi_config_t *cfg;
     static const int per_msg[] = {1, 2, 20};
@@ -119,8 +120,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "config: %s\n", err);
         return 1;
     }
-    printf("%d meters, resolutions 15m/1h/1d/1mo, Europe/Berlin, batch every %d messages\n",
-           meters, BATCH_EVERY);
+    printf("%d meters, resolutions 15m/1h/1d/1mo, Europe/Berlin, batch every %zu messages\n",
+           meters, batch_every);
     printf("%-10s %12s %14s %14s %12s %10s\n", "readings", "messages", "ingest r/s",
            "incl. batch r/s", "ns/reading", "rollups");
     for (size_t c = 0; c < sizeof(per_msg) / sizeof(per_msg[0]); c++) {
@@ -135,8 +136,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "pipeline: %s\n", err);
             return 1;
         }
-        for (size_t i = 0; i < ms.n; i += BATCH_EVERY) {
-            size_t end = i + BATCH_EVERY < ms.n ? i + BATCH_EVERY : ms.n;
+        for (size_t i = 0; i < ms.n; i += batch_every) {
+            size_t end = i + batch_every < ms.n ? i + batch_every : ms.n;
             enpi_batch_t *b;
 
             t0 = now_s();

@@ -177,9 +177,8 @@ int main(int argc, char **argv)
     snprintf(one, sizeof(one), "{\"ts\": 1522206000000, \"value\": 1234.567}");
     off += (size_t)snprintf(many + off, sizeof(many) - off, "[");
     for (int i = 0; i < 20; i++)
-        off += (size_t)snprintf(many + off, sizeof(many) - off,
-                                "%s{\"ts\": %lld, \"value\": %.3f}", i ? ", " : "",
-                                1522206000000LL + i * 15000LL, 1234.567 + i * 0.25);
+        off += (size_t)snprintf(many + off, sizeof(many) - off, "%s{\"ts\": %lld, \"value\": %.3f}",
+                                i ? ", " : "", 1522206000000LL + i * 15000LL, 1234.567 + i * 0.25);
     snprintf(many + off, sizeof(many) - off, "]");
     payloads[0] = one;
     payloads[1] = many;
@@ -189,8 +188,8 @@ int main(int argc, char **argv)
         enpi_json_paths_init(&paths, NULL, NULL, NULL, NULL, 0) != 0)
         return 1;
 
-    printf("%-12s %16s %16s %16s %10s %10s\n", "payload", "json-c r/s", "jsmn r/s",
-           "enpi r/s", "jsmn/jsonc", "enpi/jsonc");
+    printf("%-12s %16s %16s %16s %10s %10s\n", "payload", "json-c r/s", "jsmn r/s", "enpi r/s",
+           "jsmn/jsonc", "enpi/jsonc");
     for (int k = 0; k < 2; k++) {
         double jc = measure(run_jsonc, payloads[k], seconds);
         double jm = measure(run_jsmn, payloads[k], seconds);

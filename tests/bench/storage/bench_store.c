@@ -8,6 +8,9 @@
  * The store is created in DIR/bench-db (removed afterwards with the temp folder).
  */
 #include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +56,10 @@ static void make_batch(bench_batch_t *bb, size_t meters, int64_t t, uint64_t inb
     if (!bb->ids || !bb->b.meters || !bb->b.rollups)
         die("allocating the batch", ENPI_ENOMEM);
     for (size_t m = 0; m < meters; m++) {
-        snprintf(bb->ids[m], sizeof bb->ids[m], "f%03zu/em%05zu", m / 50, m);
+        snprintf(bb->ids[m], sizeof bb->ids[m], "f%03zu/em%05zu", (m / 50) % 1000, m % 100000);
         bb->b.meters[m].meter_id = bb->ids[m];
-        bb->b.meters[m].state = (enpi_meter_state_t){.has_state = true, .last_ts_ms = t,
-                                                     .last_raw = 1000.0 + (double)m,
-                                                     .readings = 1000};
+        bb->b.meters[m].state = (enpi_meter_state_t){
+            .has_state = true, .last_ts_ms = t, .last_raw = 1000.0 + (double)m, .readings = 1000};
         for (size_t k = 0; k < 4; k++) {
             enpi_rollup_delta_t *d = &bb->b.rollups[m * 4 + k];
             d->meter = (uint32_t)m;
@@ -93,11 +95,13 @@ static uint64_t append_run(enpi_store_t *st, uint64_t seq, size_t n, double *sec
     char payload[128];
     double t0 = now_s();
     for (size_t i = 0; i < n; i++, seq++) {
-        int len = snprintf(payload, sizeof payload,
-                           "{\"ts\": %lld, \"value\": %zu.%03zu}",
+        int len = snprintf(payload, sizeof payload, "{\"ts\": %lld, \"value\": %zu.%03zu}",
                            1522206000000LL + (long long)seq * 1000, 100000 + i, i % 1000);
-        enpi_inbox_msg_t m = {.seq = seq, .topic = "enpi/f001/em00001", .topic_len = 17,
-                              .payload = payload, .payload_len = (size_t)len,
+        enpi_inbox_msg_t m = {.seq = seq,
+                              .topic = "enpi/f001/em00001",
+                              .topic_len = 17,
+                              .payload = payload,
+                              .payload_len = (size_t)len,
                               .arrival_ms = 1522206000000LL + (int64_t)seq};
         int rc = enpi_store_inbox_append(st, &m);
         if (rc)
@@ -107,11 +111,47 @@ static uint64_t append_run(enpi_store_t *st, uint64_t seq, size_t n, double *sec
     return seq;
 }
 
+/* A Paho-like producer appending as fast as it can while commits run, recording the
+ * latency of every append: what the receive thread waits while a big batch is written. */
+typedef struct {
+    enpi_store_t *st;
+    uint64_t seq;
+    atomic_bool stop;
+    double *lat;
+    size_t n, cap;
+} appender_t;
+
+static void *appender_main(void *arg)
+{
+    appender_t *a = arg;
+    while (!atomic_load(&a->stop) && a->n < a->cap) {
+        enpi_inbox_msg_t m = {.seq = a->seq++,
+                              .topic = "enpi/f001/em00001",
+                              .topic_len = 17,
+                              .payload = "{\"ts\": 1522206000000, \"value\": 123456.789}",
+                              .payload_len = 42,
+                              .arrival_ms = 1522206000000LL};
+        double t0 = now_s();
+        int rc = enpi_store_inbox_append(a->st, &m);
+        if (rc)
+            die("inbox append", rc);
+        a->lat[a->n++] = now_s() - t0;
+    }
+    return NULL;
+}
+
+static int cmp_double(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return a < b ? -1 : a > b;
+}
+
 int main(int argc, char **argv)
 {
     enpi_log_max_level = getenv("BENCH_DEBUG") ? ENPI_LOG_DEBUG : ENPI_LOG_WARNING;
     char tmpl[] = "/tmp/enpi-bench-XXXXXX";
-    const char *dir = argc > 1 ? argv[1] : mkdtemp(tmpl);
+    bool own_dir = argc <= 1 || argv[1][0] == '\0';
+    const char *dir = own_dir ? mkdtemp(tmpl) : argv[1];
     size_t meters = argc > 2 ? strtoul(argv[2], NULL, 10) : 10000;
     size_t appends = argc > 3 ? strtoul(argv[3], NULL, 10) : 200000;
     if (!dir || meters == 0)
@@ -126,8 +166,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_store: %s\n", err);
         return 1;
     }
-    printf("store %s, %zu meters x 4 resolutions = %zu rollup deltas per commit\n", path,
-           meters, meters * 4);
+    printf("store %s, %zu meters x 4 resolutions = %zu rollup deltas per commit\n", path, meters,
+           meters * 4);
 
     double secs;
     uint64_t seq = append_run(st, 1, appends, &secs);
@@ -147,8 +187,8 @@ int main(int argc, char **argv)
         if (s > max)
             max = s;
     }
-    printf("commit, same windows (cache hits), %d rounds:    %7.1f ms mean, %.1f ms max\n",
-           rounds, sum / rounds * 1e3, max * 1e3);
+    printf("commit, same windows (cache hits), %d rounds:    %7.1f ms mean, %.1f ms max\n", rounds,
+           sum / rounds * 1e3, max * 1e3);
 
     /* A realistic second: a few thousand appends, then the commit that clears them. */
     sum = 0;
@@ -183,6 +223,29 @@ int main(int argc, char **argv)
     make_batch(&bb, meters, t, seq);
     printf("commit after them (cache hits):                  %7.1f ms\n",
            timed_commit(st, &bb.b) * 1e3);
+
+    /* Appends from another thread while big commits run. */
+    appender_t a = {.st = st, .seq = seq + 1000000, .cap = 4000000};
+    a.lat = malloc(a.cap * sizeof *a.lat);
+    if (!a.lat)
+        die("allocating", ENPI_ENOMEM);
+    pthread_t th;
+    pthread_create(&th, NULL, appender_main, &a);
+    sum = 0;
+    for (int i = 0; i < 5; i++) {
+        struct timespec pause = {0, 200 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        sum += timed_commit(st, &bb.b);
+    }
+    atomic_store(&a.stop, true);
+    pthread_join(th, NULL);
+    qsort(a.lat, a.n, sizeof *a.lat, cmp_double);
+    printf("appends from a thread during 5 commits (%.0f ms each): %zu, p50 %.1f us, "
+           "p99 %.1f us, p99.9 %.1f us, max %.1f ms\n",
+           sum / 5 * 1e3, a.n, a.lat[a.n / 2] * 1e6, a.lat[a.n * 99 / 100] * 1e6,
+           a.lat[a.n * 999 / 1000] * 1e6, a.lat[a.n - 1] * 1e3);
+    free(a.lat);
+    seq = a.seq;
     enpi_store_close(st);
 
     rc = enpi_store_open(path, ENPI_STORE_PRIMARY, &st, err, sizeof err);
@@ -198,7 +261,7 @@ int main(int argc, char **argv)
     enpi_store_close(st);
     free_batch(&bb);
 
-    if (argc <= 1)
+    if (own_dir)
         nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
 }

@@ -118,8 +118,8 @@ static inline void ingest_str(enpi_pipeline_t *p, uint64_t seq, const char *topi
 }
 
 /* Ingests {"ts": ts, "value": v} on topic. */
-static inline void ingest_reading(enpi_pipeline_t *p, uint64_t seq, const char *topic,
-                                  int64_t ts, double v, int64_t arrival_ms)
+static inline void ingest_reading(enpi_pipeline_t *p, uint64_t seq, const char *topic, int64_t ts,
+                                  double v, int64_t arrival_ms)
 {
     char buf[128];
     snprintf(buf, sizeof(buf), "{\"ts\": %lld, \"value\": %.17g}", (long long)ts, v);

@@ -362,8 +362,8 @@ static void batch_contents_and_inbox_progress(void **state)
     assert_int_equal(b->inbox_upto, 4);
     assert_int_equal(b->n_meters, 1);
     assert_int_equal(b->meters[0].state.duplicates, 1);
-    assert_int_equal(must_rollup(b, "f1/em", RES_1H, utc_ms(2018, 3, 28, 8, 0, 0))->delta.duplicates,
-                     1);
+    assert_int_equal(
+        must_rollup(b, "f1/em", RES_1H, utc_ms(2018, 3, 28, 8, 0, 0))->delta.duplicates, 1);
     enpi_batch_free(b);
 
     /* a message that changes nothing but inbox progress still makes the pipeline dirty */
@@ -397,8 +397,7 @@ static void facility_zones_shape_windows_and_local_timestamps(void **state)
     b = take(p);
     /* 23:00Z-01:00Z of the local day that started 27 March 17:00Z */
     assert_close(must_rollup(b, "f2/em", RES_1D, utc_ms(2018, 3, 27, 17, 0, 0))->delta.value, 20);
-    assert_close(must_rollup(b, "f2/em", RES_1MO, utc_ms(2018, 2, 28, 17, 0, 0))->delta.value,
-                 20);
+    assert_close(must_rollup(b, "f2/em", RES_1MO, utc_ms(2018, 2, 28, 17, 0, 0))->delta.value, 20);
     enpi_batch_free(b);
     enpi_pipeline_free(p);
 }
@@ -563,9 +562,8 @@ static void run_restart(size_t cut, size_t redeliver)
     table_add(&b, snap);
     after = pipeline_from(cfg);
     for (size_t i = 0; i < snap->n_meters; i++)
-        assert_int_equal(enpi_pipeline_restore(after, snap->meters[i].meter_id,
-                                               &snap->meters[i].state),
-                         0);
+        assert_int_equal(
+            enpi_pipeline_restore(after, snap->meters[i].meter_id, &snap->meters[i].state), 0);
     for (size_t i = cut - redeliver; i < n; i++)
         ingest_str(after, 1000 + i, topics[i], payloads[i], arrivals[i]);
     batch = take(after);

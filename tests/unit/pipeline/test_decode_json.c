@@ -148,9 +148,12 @@ static void iso_timestamps_keep_their_offset_or_lack_of_it(void **state)
 static void unusable_timestamps_are_invalid(void **state)
 {
     static const char *const bad[] = {
-        "{\"value\": 1, \"ts\": \"yesterday\"}", "{\"value\": 1, \"ts\": \"1522206000000\"}",
-        "{\"value\": 1, \"ts\": true}",          "{\"value\": 1, \"ts\": {\"s\": 1}}",
-        "{\"value\": 1, \"ts\": [1]}",           "{\"value\": 1, \"ts\": 1e999}",
+        "{\"value\": 1, \"ts\": \"yesterday\"}",
+        "{\"value\": 1, \"ts\": \"1522206000000\"}",
+        "{\"value\": 1, \"ts\": true}",
+        "{\"value\": 1, \"ts\": {\"s\": 1}}",
+        "{\"value\": 1, \"ts\": [1]}",
+        "{\"value\": 1, \"ts\": 1e999}",
         "{\"value\": 1, \"ts\": \"2018-02-30T00:00:00Z\"}",
     };
 
@@ -166,10 +169,9 @@ static void unusable_timestamps_are_invalid(void **state)
 static void value_must_be_a_json_number(void **state)
 {
     static const char *const missing[] = {
-        "{\"ts\": 1522206000000}",           "{\"value\": null}",
-        "{\"value\": \"12.5\"}",              "{\"value\": true}",
-        "{\"value\": false}",                "{\"value\": {\"v\": 1}}",
-        "{\"value\": [1]}",                  "{\"Value\": 1}",
+        "{\"ts\": 1522206000000}", "{\"value\": null}",  "{\"value\": \"12.5\"}",
+        "{\"value\": true}",       "{\"value\": false}", "{\"value\": {\"v\": 1}}",
+        "{\"value\": [1]}",        "{\"Value\": 1}",
     };
 
     (void)state;
@@ -248,7 +250,7 @@ static void malformed_payloads_are_parse_errors(void **state)
     static const char *const bad[] = {
         "",
         "   ",
-        "{\"ts\": 1522206000000, \"val",   /* truncated */
+        "{\"ts\": 1522206000000, \"val",        /* truncated */
         "{\"ts\": 1522206000000, \"value\": 1", /* unclosed */
         "{\"value\": 1} x",
         "{\"value\": 1}{\"value\": 2}",
@@ -332,10 +334,23 @@ static void large_arrays_grow_the_token_buffer(void **state)
 static void number_text_converts_exactly(void **state)
 {
     static const char *const nums[] = {
-        "0",     "-0",       "1234.567",          "0.1",          "0.000123",
-        "1e5",   "1E-5",     "123456789012345",   "1234567890123456789", "9007199254740993",
-        "3.14159265358979323846", "1522206000000", "-42.125", "1.7976931348623157e308",
-        "4.9e-324", "0.30000000000000004", "999999999999999.9",
+        "0",
+        "-0",
+        "1234.567",
+        "0.1",
+        "0.000123",
+        "1e5",
+        "1E-5",
+        "123456789012345",
+        "1234567890123456789",
+        "9007199254740993",
+        "3.14159265358979323846",
+        "1522206000000",
+        "-42.125",
+        "1.7976931348623157e308",
+        "4.9e-324",
+        "0.30000000000000004",
+        "999999999999999.9",
     };
     double v;
 

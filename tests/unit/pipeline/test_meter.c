@@ -189,14 +189,12 @@ static void rejects_and_their_boundaries(void **state)
     assert_int_equal(reject_of(&m, &pc, &st, utc_ms(1999, 12, 31, 23, 59, 59), 1, arrival),
                      ENPI_REJECT_TOO_OLD);
     assert_int_equal(reject_of(&m, &pc, &st, y2000 - 1, 1, arrival), ENPI_REJECT_TOO_OLD);
-    assert_int_equal(reject_of(&m, &pc, &st, arrival + 6 * MIN_MS, 1, arrival),
-                     ENPI_REJECT_FUTURE);
+    assert_int_equal(reject_of(&m, &pc, &st, arrival + 6 * MIN_MS, 1, arrival), ENPI_REJECT_FUTURE);
     assert_int_equal(reject_of(&m, &pc, &st, arrival + 5 * MIN_MS + 1, 1, arrival),
                      ENPI_REJECT_FUTURE);
     assert_int_equal(st.rejected, 7);
     /* exactly max_future ahead, exactly 2000-01-01: accepted */
-    assert_int_equal(reject_of(&m, &pc, &st, arrival + 5 * MIN_MS, 1, arrival),
-                     ENPI_REJECT__COUNT);
+    assert_int_equal(reject_of(&m, &pc, &st, arrival + 5 * MIN_MS, 1, arrival), ENPI_REJECT__COUNT);
     assert_int_equal(reject_of(&m, &pc, &st, y2000, 1, arrival), ENPI_REJECT__COUNT);
     /* -0 is not negative; delta meters may go negative */
     assert_int_equal(reject_of(&m, &pc, &st, T0, -0.0, arrival), ENPI_REJECT__COUNT);
@@ -450,10 +448,10 @@ static void meter_ids_must_be_printable_utf8(void **state)
     assert_false(enpi_meter_id_valid("", 0));
     assert_false(enpi_meter_id_valid("a\nb", 3));
     assert_false(enpi_meter_id_valid("a\x7f", 2));
-    assert_false(enpi_meter_id_valid("a\xc2\x85", 3));     /* C1 control NEL */
-    assert_false(enpi_meter_id_valid("a\xc3", 2));         /* truncated */
-    assert_false(enpi_meter_id_valid("\xc0\xaf", 2));      /* overlong '/' */
-    assert_false(enpi_meter_id_valid("\xed\xa0\x80", 3));  /* surrogate */
+    assert_false(enpi_meter_id_valid("a\xc2\x85", 3));    /* C1 control NEL */
+    assert_false(enpi_meter_id_valid("a\xc3", 2));        /* truncated */
+    assert_false(enpi_meter_id_valid("\xc0\xaf", 2));     /* overlong '/' */
+    assert_false(enpi_meter_id_valid("\xed\xa0\x80", 3)); /* surrogate */
     assert_false(enpi_meter_id_valid("\xff", 1));
     assert_false(enpi_meter_id_valid("a\0b", 3));
     memset(long_id, 'x', sizeof(long_id));

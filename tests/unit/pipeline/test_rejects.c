@@ -272,11 +272,9 @@ static void arithmetic_rejects_through_ingest(void **state)
     /* implausible: max_rate 10 per hour; 2.6 in 15 minutes is 10.4 */
     snprintf(buf, sizeof(buf), "{\"ts\": %lld, \"value\": 100}", (long long)(A - HOUR_MS));
     assert_int_equal(one(p, "enpi/f1/rate", buf), ENPI_REJECT__COUNT);
-    snprintf(buf, sizeof(buf), "{\"ts\": %lld, \"value\": 102.6}",
-             (long long)(A - 45 * MIN_MS));
+    snprintf(buf, sizeof(buf), "{\"ts\": %lld, \"value\": 102.6}", (long long)(A - 45 * MIN_MS));
     assert_int_equal(one(p, "enpi/f1/rate", buf), ENPI_REJECT_IMPLAUSIBLE);
-    snprintf(buf, sizeof(buf), "{\"ts\": %lld, \"value\": 102.5}",
-             (long long)(A - 45 * MIN_MS));
+    snprintf(buf, sizeof(buf), "{\"ts\": %lld, \"value\": 102.5}", (long long)(A - 45 * MIN_MS));
     assert_int_equal(one(p, "enpi/f1/rate", buf), ENPI_REJECT__COUNT);
     assert_int_equal(enpi_pipeline_meter_state(p, "f1/rate")->rejected, 1);
     assert_int_equal(enpi_pipeline_meter_state(p, "f1/gas")->rejected, 1);

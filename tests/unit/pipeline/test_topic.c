@@ -28,9 +28,9 @@ static void captures_become_plus_and_fill_the_id(void **state)
     char id[129], err[200];
 
     (void)state;
-    assert_int_equal(enpi_topic_compile(&t, "enpi/{facility}/{meter}", "{facility}/{meter}", err,
-                                        sizeof(err)),
-                     0);
+    assert_int_equal(
+        enpi_topic_compile(&t, "enpi/{facility}/{meter}", "{facility}/{meter}", err, sizeof(err)),
+        0);
     assert_string_equal(t.filter, "enpi/+/+");
     assert_int_equal(t.n_caps, 2);
     assert_true(t.id_from_topic);
@@ -131,8 +131,7 @@ static void id_longer_than_the_buffer_is_refused(void **state)
 static void malformed_templates_are_rejected(void **state)
 {
     static const char *const bad_topics[] = {
-        "",          "a/#/b",      "a/x{y}/b",  "a/{x}/{x}", "a/{}/b",
-        "a/{x y}/b", "a/b+/c",     "a/#b",      "{a",        "a}/b",
+        "", "a/#/b", "a/x{y}/b", "a/{x}/{x}", "a/{}/b", "a/{x y}/b", "a/b+/c", "a/#b", "{a", "a}/b",
     };
     static const char *const bad_ids[] = {"", "{meter", "meter}", "{}", "a{b c}"};
     enpi_topic_t t;

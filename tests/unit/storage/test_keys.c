@@ -24,8 +24,8 @@ static bool is_prefix(const uint8_t *p, size_t plen, const uint8_t *k, size_t kl
 
 static void time_encoding_round_trips_and_orders(void **state)
 {
-    const int64_t t[] = {INT64_MIN, -86400000LL * 365 * 100, -900000, -1, 0, 1, 900000,
-                         1522206000000LL, INT64_MAX};
+    const int64_t t[] = {INT64_MIN, -86400000LL * 365 * 100, -900000,  -1, 0, 1,
+                         900000,    1522206000000LL,         INT64_MAX};
     size_t n = sizeof t / sizeof t[0];
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(enpi_store_time_from_key(enpi_store_time_to_key(t[i])), t[i]);

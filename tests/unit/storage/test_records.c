@@ -14,10 +14,18 @@ static void rollup_round_trips(void **state)
 {
     const enpi_rollup_t cases[] = {
         {0},
-        {.value = 1234.5678, .estimated = 0.25, .readings = 15, .resets = 1, .late = 2,
+        {.value = 1234.5678,
+         .estimated = 0.25,
+         .readings = 15,
+         .resets = 1,
+         .late = 2,
          .duplicates = 3},
-        {.value = -3.5, .estimated = 1e300, .readings = UINT32_MAX, .resets = UINT32_MAX,
-         .late = UINT32_MAX, .duplicates = UINT32_MAX},
+        {.value = -3.5,
+         .estimated = 1e300,
+         .readings = UINT32_MAX,
+         .resets = UINT32_MAX,
+         .late = UINT32_MAX,
+         .duplicates = UINT32_MAX},
     };
     const int64_t ends[] = {0, 1522206900000LL, INT64_MIN};
     for (size_t i = 0; i < 3; i++) {
@@ -51,10 +59,17 @@ static void meta_round_trips(void **state)
 
 static void meter_state_round_trips_with_and_without_recent(void **state)
 {
-    enpi_meter_state_t s = {.has_state = true, .last_ts_ms = 1522206000000LL,
-                            .last_raw = 98765.4321, .first_ts_ms = -5, .readings = UINT64_C(1) << 40,
-                            .resets = 2, .late = 3, .duplicates = 4, .rejected = 5};
-    for (size_t n_recent = 0; n_recent <= ENPI_DELTA_RECENT_MAX; n_recent += ENPI_DELTA_RECENT_MAX) {
+    enpi_meter_state_t s = {.has_state = true,
+                            .last_ts_ms = 1522206000000LL,
+                            .last_raw = 98765.4321,
+                            .first_ts_ms = -5,
+                            .readings = UINT64_C(1) << 40,
+                            .resets = 2,
+                            .late = 3,
+                            .duplicates = 4,
+                            .rejected = 5};
+    for (size_t n_recent = 0; n_recent <= ENPI_DELTA_RECENT_MAX;
+         n_recent += ENPI_DELTA_RECENT_MAX) {
         int64_t *recent = NULL;
         if (n_recent) {
             recent = malloc(n_recent * sizeof *recent);
@@ -93,8 +108,11 @@ static void meter_state_round_trips_with_and_without_recent(void **state)
 static void inbox_message_round_trips_binary_payload(void **state)
 {
     const char payload[] = {'{', 0, '\xff', '}', 0};
-    enpi_inbox_msg_t m = {.seq = 77, .topic = "enpi/f001/em1", .topic_len = 13,
-                          .payload = payload, .payload_len = sizeof payload,
+    enpi_inbox_msg_t m = {.seq = 77,
+                          .topic = "enpi/f001/em1",
+                          .topic_len = 13,
+                          .payload = payload,
+                          .payload_len = sizeof payload,
                           .arrival_ms = 1522206000123LL};
     size_t size = enpi_store_rec_inbox_size(&m);
     uint8_t buf[256];
@@ -114,8 +132,8 @@ static void inbox_message_round_trips_binary_payload(void **state)
 
 static void inbox_message_with_empty_payload(void **state)
 {
-    enpi_inbox_msg_t m = {.seq = 1, .topic = "t", .topic_len = 1, .payload = NULL,
-                          .payload_len = 0};
+    enpi_inbox_msg_t m = {
+        .seq = 1, .topic = "t", .topic_len = 1, .payload = NULL, .payload_len = 0};
     uint8_t buf[64];
     size_t size = enpi_store_rec_inbox_encode(&m, buf);
     enpi_inbox_msg_t out;
@@ -162,8 +180,7 @@ static void garbage_does_not_decode(void **state)
     assert_int_equal(enpi_store_rec_rollup_decode(bad, sizeof bad, &r, &end), ENPI_EPARSE);
     assert_int_equal(enpi_store_rec_meter_decode(bad, sizeof bad, &s), ENPI_EPARSE);
     assert_null(s.recent_ts);
-    assert_int_equal(enpi_store_rec_unknown_decode(bad, sizeof bad, &count, &t, &end),
-                     ENPI_EPARSE);
+    assert_int_equal(enpi_store_rec_unknown_decode(bad, sizeof bad, &count, &t, &end), ENPI_EPARSE);
     assert_int_equal(enpi_store_rec_inbox_decode(bad, sizeof bad, 1, &m, &h), ENPI_EPARSE);
 }
 

@@ -89,8 +89,8 @@ static int collect_rollup_cb(void *ctx, const enpi_stored_rollup_t *r)
     return 0;
 }
 
-static rollup_rows_t read_rollups(enpi_store_t *st, const char *meter, uint32_t res,
-                                  int64_t from, int64_t to)
+static rollup_rows_t read_rollups(enpi_store_t *st, const char *meter, uint32_t res, int64_t from,
+                                  int64_t to)
 {
     rollup_rows_t rows = {0};
     assert_int_equal(enpi_store_rollups(st, meter, res, from, to, collect_rollup_cb, &rows), 0);
@@ -112,7 +112,9 @@ static enpi_stored_rollup_t one_rollup(enpi_store_t *st, const char *meter, uint
 static enpi_rollup_delta_t delta(uint32_t meter, uint32_t res, int64_t start, double value,
                                  uint32_t readings)
 {
-    return (enpi_rollup_delta_t){.meter = meter, .res_code = res, .start = start,
+    return (enpi_rollup_delta_t){.meter = meter,
+                                 .res_code = res,
+                                 .start = start,
                                  .end = start + W15,
                                  .delta = {.value = value, .readings = readings}};
 }
@@ -158,17 +160,22 @@ static void commit_sums_deltas_within_a_batch_and_across_commits(void **state)
     r = one_rollup(st, "a", RES_15M, 0);
     assert_true(r.r.value == 4.0);
     assert_int_equal(r.r.readings, 4);
+    /* and a third one finds the second's sum in the cache, not the first's */
+    assert_int_equal(enpi_store_commit(st, &b2), 0);
+    r = one_rollup(st, "a", RES_15M, 0);
+    assert_true(r.r.value == 4.25);
+    assert_int_equal(r.r.readings, 5);
     enpi_store_cache_stats_t cs;
     enpi_store_cache_stats(st, &cs);
-    assert_true(cs.hits >= 1);
+    assert_int_equal(cs.hits, 2);
     enpi_store_close(st);
 
     /* after a restart the cache is cold: the sum continues from RocksDB */
     st = open_primary(f->path);
     assert_int_equal(enpi_store_commit(st, &b2), 0);
     r = one_rollup(st, "a", RES_15M, 0);
-    assert_true(r.r.value == 4.25);
-    assert_int_equal(r.r.readings, 5);
+    assert_true(r.r.value == 4.5);
+    assert_int_equal(r.r.readings, 6);
     assert_true(r.r.estimated == 0.5);
     r = one_rollup(st, "a", RES_15M, W15);
     assert_true(r.r.value == 10);
@@ -188,7 +195,7 @@ static void commit_sums_with_a_small_cache(void **state)
     enum { METERS = 300, RESS = 4, ROUNDS = 3 };
     const uint32_t res[RESS] = {15, 60, 1440, 0xFFFF0001u};
     enpi_meter_snapshot_t *meters = calloc(METERS, sizeof *meters);
-    char (*ids)[16] = calloc(METERS, 16);
+    char(*ids)[16] = calloc(METERS, 16);
     enpi_rollup_delta_t *d = calloc(METERS * RESS * 2, sizeof *d);
     for (size_t m = 0; m < METERS; m++) {
         snprintf(ids[m], 16, "f%03zu/em", m);
@@ -231,14 +238,19 @@ static void failed_commit_writes_nothing_and_can_be_retried(void **state)
     enpi_store_t *st = open_primary(f->path);
     enpi_meter_snapshot_t meters[] = {snap("a", 100)};
     enpi_rollup_delta_t d[] = {delta(0, RES_15M, 0, 1, 1)};
-    enpi_unknown_delta_t u[] = {{.meter_id = (char *)"ghost", .last_topic = (char *)"t/ghost",
-                                 .count = 2, .last_seen_ms = 5}};
-    enpi_batch_t b = {.rollups = d, .n_rollups = 1, .meters = meters, .n_meters = 1,
-                      .unknown = u, .n_unknown = 1};
+    enpi_unknown_delta_t u[] = {{.meter_id = (char *)"ghost",
+                                 .last_topic = (char *)"t/ghost",
+                                 .count = 2,
+                                 .last_seen_ms = 5}};
+    enpi_batch_t b = {.rollups = d,
+                      .n_rollups = 1,
+                      .meters = meters,
+                      .n_meters = 1,
+                      .unknown = u,
+                      .n_unknown = 1};
     assert_int_equal(enpi_store_commit(st, &b), 0); /* stored: 1, cached */
 
-    enpi_inbox_msg_t m = {.seq = 1, .topic = "t", .topic_len = 1, .payload = "1",
-                          .payload_len = 1};
+    enpi_inbox_msg_t m = {.seq = 1, .topic = "t", .topic_len = 1, .payload = "1", .payload_len = 1};
     assert_int_equal(enpi_store_inbox_append(st, &m), 0);
     meters[0].state.last_ts_ms = 200;
     b.inbox_upto = 2;
@@ -274,8 +286,12 @@ static void invalid_batch_writes_nothing(void **state)
     enpi_meter_snapshot_t meters[] = {snap("a", 100)};
     enpi_rollup_delta_t d[] = {delta(0, RES_15M, 0, 1, 1)};
     enpi_unknown_delta_t u[] = {{.meter_id = (char *)"", .last_topic = (char *)"t", .count = 1}};
-    enpi_batch_t b = {.rollups = d, .n_rollups = 1, .meters = meters, .n_meters = 1,
-                      .unknown = u, .n_unknown = 1};
+    enpi_batch_t b = {.rollups = d,
+                      .n_rollups = 1,
+                      .meters = meters,
+                      .n_meters = 1,
+                      .unknown = u,
+                      .n_unknown = 1};
     assert_int_equal(enpi_store_commit(st, &b), ENPI_EINVAL);
     assert_int_equal(read_rollups(st, "a", RES_15M, INT64_MIN, INT64_MAX).n, 0);
     enpi_meter_state_t s;
@@ -298,9 +314,9 @@ static void rollup_scan_orders_by_start_and_keeps_ids_apart(void **state)
     enpi_store_t *st = open_primary(f->path);
     enpi_meter_snapshot_t meters[] = {snap("a", 1), snap("ab", 1), snap("a/b", 1)};
     enpi_rollup_delta_t d[] = {
-        delta(0, RES_15M, W15, 3, 1),  delta(0, RES_15M, -W15, 1, 1),
-        delta(0, RES_15M, 0, 2, 1),    delta(0, RES_15M, -2 * W15, 0.5, 1),
-        delta(1, RES_15M, 0, 100, 1),  delta(2, RES_15M, 0, 1000, 1),
+        delta(0, RES_15M, W15, 3, 1), delta(0, RES_15M, -W15, 1, 1),
+        delta(0, RES_15M, 0, 2, 1),   delta(0, RES_15M, -2 * W15, 0.5, 1),
+        delta(1, RES_15M, 0, 100, 1), delta(2, RES_15M, 0, 1000, 1),
         delta(0, RES_1H, 0, 7, 1),
     };
     enpi_batch_t b = {.rollups = d, .n_rollups = 7, .meters = meters, .n_meters = 3};
@@ -501,8 +517,12 @@ static void append(enpi_store_t *st, uint64_t seq)
 {
     char payload[16];
     int n = snprintf(payload, sizeof payload, "p%llu", (unsigned long long)seq);
-    enpi_inbox_msg_t m = {.seq = seq, .topic = "enpi/f/m", .topic_len = 8, .payload = payload,
-                          .payload_len = (size_t)n, .arrival_ms = 1000 + (int64_t)seq};
+    enpi_inbox_msg_t m = {.seq = seq,
+                          .topic = "enpi/f/m",
+                          .topic_len = 8,
+                          .payload = payload,
+                          .payload_len = (size_t)n,
+                          .arrival_ms = 1000 + (int64_t)seq};
     assert_int_equal(enpi_store_inbox_append(st, &m), 0);
 }
 
@@ -590,8 +610,11 @@ static void *appender_main(void *arg)
 {
     appender_t *a = arg;
     for (int i = 0; i < a->n; i++) {
-        enpi_inbox_msg_t m = {.seq = a->first + (uint64_t)i, .topic = "t", .topic_len = 1,
-                              .payload = "x", .payload_len = 1};
+        enpi_inbox_msg_t m = {.seq = a->first + (uint64_t)i,
+                              .topic = "t",
+                              .topic_len = 1,
+                              .payload = "x",
+                              .payload_len = 1};
         if (enpi_store_inbox_append(a->st, &m) != 0)
             return (void *)1;
     }
@@ -612,8 +635,8 @@ static void inbox_append_is_thread_safe_alongside_commits(void **state)
     }
     enpi_meter_snapshot_t meters[] = {snap("a", 1)};
     enpi_rollup_delta_t d[] = {delta(0, RES_15M, 0, 1, 1)};
-    enpi_batch_t b = {.rollups = d, .n_rollups = 1, .meters = meters, .n_meters = 1,
-                      .inbox_upto = 1000};
+    enpi_batch_t b = {
+        .rollups = d, .n_rollups = 1, .meters = meters, .n_meters = 1, .inbox_upto = 1000};
     for (int i = 0; i < 20; i++)
         assert_int_equal(enpi_store_commit(st, &b), 0);
     for (int i = 0; i < THREADS; i++) {
@@ -843,8 +866,8 @@ int main(int argc, char **argv)
     }
     enpi_log_max_level = ENPI_LOG_ERR; /* errors only: the failure tests cause some */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(commit_sums_deltas_within_a_batch_and_across_commits,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(commit_sums_deltas_within_a_batch_and_across_commits, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(commit_sums_with_a_small_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_commit_writes_nothing_and_can_be_retried, setup,
                                         teardown),
@@ -854,12 +877,12 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(rollup_scan_stops_when_the_callback_says_so, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(meter_states_are_replaced_whole, setup, teardown),
-        cmocka_unit_test_setup_teardown(unknown_meters_add_counts_and_keep_the_latest_topic,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(unknown_meters_add_counts_and_keep_the_latest_topic, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(inbox_survives_a_crash_and_commits_clear_it, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(inbox_upto_beyond_the_last_message_raises_next_seq,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(inbox_upto_beyond_the_last_message_raises_next_seq, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(inbox_append_is_thread_safe_alongside_commits, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(secondary_reads_what_the_primary_committed_after_catch_up,
