@@ -57,10 +57,12 @@ static void after_commit_cb(uv_work_t *req, int status)
         d->n_commit_failures++;
         d->commit_failing++;
         uint64_t suppressed;
-        if (enpi_ratelimit_allow(&d->commit_rl, enpid_now_ms(), 6, &suppressed))
-            log_err("commit: failed (%s); retrying the same batch in %d ms (%" PRIu64
-                    " similar suppressed)",
-                    enpi_strerror(rc), ENPID_COMMIT_RETRY_MS, suppressed);
+        if (enpi_ratelimit_allow(&d->commit_rl, enpid_now_ms(), 6, &suppressed)) {
+            log_err("commit: failed (%s); retrying the same batch in %d ms", enpi_strerror(rc),
+                    ENPID_COMMIT_RETRY_MS);
+            if (suppressed)
+                log_err("commit: (%" PRIu64 " similar failures not logged)", suppressed);
+        }
     }
     if (d->phase >= ENPID_STOP_MQTT) {
         /* Shutdown takes over: it commits what is left synchronously. */

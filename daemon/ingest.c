@@ -60,10 +60,13 @@ int enpid_ingest_on_message(void *ctx, char *topic, size_t topic_len, void *msg,
         /* Relaxed: a statistic; the event bit below wakes the loop to log it. */
         atomic_fetch_add_explicit(&d->n_inbox_failed, 1, memory_order_relaxed);
         uint64_t suppressed;
-        if (enpi_ratelimit_allow(&d->producer_rl, arrival, 6, &suppressed))
+        if (enpi_ratelimit_allow(&d->producer_rl, arrival, 6, &suppressed)) {
             log_err("ingest: inbox append of seq %" PRIu64 " failed (%s); message left with "
-                    "the MQTT client for redelivery (%" PRIu64 " similar suppressed)",
-                    d->next_seq, enpi_strerror(rc), suppressed);
+                    "the MQTT client, which offers it again",
+                    d->next_seq, enpi_strerror(rc));
+            if (suppressed)
+                log_err("ingest: (%" PRIu64 " similar failures not logged)", suppressed);
+        }
         enpid_daemon_post_event(d, ENPID_EV_INBOX_FAILED);
         return ENPI_EIO;
     }
@@ -136,9 +139,12 @@ static size_t read_back(enpid_t *d, uint64_t upto, size_t budget)
     int rc = enpi_store_inbox_scan(d->store, from, upto, readback_cb, &rb);
     if (rc < 0) {
         uint64_t suppressed;
-        if (enpi_ratelimit_allow(&d->consumer_rl, enpid_now_ms(), 6, &suppressed))
-            log_err("ingest: inbox read-back of seq %" PRIu64 "..%" PRIu64 " failed: %s",
-                    from, upto - 1, enpi_strerror(rc));
+        if (enpi_ratelimit_allow(&d->consumer_rl, enpid_now_ms(), 6, &suppressed)) {
+            log_err("ingest: inbox read-back of seq %" PRIu64 "..%" PRIu64 " failed: %s", from,
+                    upto - 1, enpi_strerror(rc));
+            if (suppressed)
+                log_err("ingest: (%" PRIu64 " similar failures not logged)", suppressed);
+        }
         return rb.done; /* retried on the next wake-up */
     }
     if (rb.budget > 0 && d->expected_seq < upto) {

@@ -101,7 +101,8 @@ struct enpi_pipeline {
 
     enpi_pipeline_stats_t stats;
     enpi_ratelimit_t rl[ENPI_REJECT__COUNT + 1]; /* the extra one: out of memory */
-    enpi_json_decoder_t *json;
+    enpi_json_decoder_t *json;                   /* json and tasmota payloads */
+    enpi_protobuf_decoder_t *protobuf;           /* protobuf payloads */
 
     /* the message being ingested, for the decoders' callback */
     const char *topic;
@@ -470,7 +471,8 @@ static bool format_has_payload_ids(const enpi_input_cfg_t *in)
 
 static bool format_supported(enpi_format_t f)
 {
-    return f == ENPI_FORMAT_JSON || f == ENPI_FORMAT_NUMBER;
+    return f == ENPI_FORMAT_JSON || f == ENPI_FORMAT_NUMBER || f == ENPI_FORMAT_PROTOBUF ||
+           f == ENPI_FORMAT_TASMOTA;
 }
 
 static int build_inputs(enpi_pipeline_t *p, char *errbuf, size_t errlen)
@@ -590,7 +592,8 @@ int enpi_pipeline_create(const enpi_config_t *cfg, enpi_pipeline_t **out, char *
     rc = build_meters(p, errbuf, errlen);
     if (rc == 0)
         rc = build_inputs(p, errbuf, errlen);
-    if (rc == 0 && enpi_json_decoder_create(&p->json) != 0)
+    if (rc == 0 && (enpi_json_decoder_create(&p->json) != 0 ||
+                    enpi_protobuf_decoder_create(&p->protobuf) != 0))
         rc = fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
     if (rc != 0)
         goto fail_pipeline;
@@ -633,6 +636,7 @@ void enpi_pipeline_free(enpi_pipeline_t *p)
         enpi_tz_free(p->zones[i]);
     enpi_accum_destroy(&p->acc);
     enpi_json_decoder_free(p->json);
+    enpi_protobuf_decoder_free(p->protobuf);
     free(p->meters);
     free(p->dirty);
     free(p->zones);
@@ -723,9 +727,13 @@ void enpi_pipeline_ingest(enpi_pipeline_t *p, uint64_t seq, const char *topic, s
     case ENPI_FORMAT_NUMBER:
         rc = enpi_number_decode(payload, payload_len, on_reading, p);
         break;
-    case ENPI_FORMAT_PROTOBUF: /* decoders to come plug in here */
+    case ENPI_FORMAT_PROTOBUF:
+        rc = enpi_protobuf_decode(p->protobuf, payload, payload_len, on_reading, p);
+        break;
     case ENPI_FORMAT_TASMOTA:
-    case ENPI_FORMAT_SPARKPLUG:
+        rc = enpi_tasmota_decode(p->json, payload, payload_len, on_reading, p);
+        break;
+    case ENPI_FORMAT_SPARKPLUG: /* decoders to come plug in here */
     default:
         rc = ENPI_EPARSE;
         break;

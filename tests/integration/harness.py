@@ -51,6 +51,11 @@ def now_ms():
     return int(time.time() * 1000)
 
 
+def mosquitto_path():
+    """mosquitto lives in /usr/sbin, which a normal user's PATH on Debian lacks."""
+    return shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago (never 1883)."""
     while True:
@@ -113,7 +118,7 @@ class Broker:
             if self.port is None or attempt > 0:
                 self.port = free_port()
             conf = self._write_conf()
-            self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen([mosquitto_path(), "-c", conf], stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 wait_until(lambda: self._accepts() or self.proc.poll() is not None, 5,
@@ -130,7 +135,7 @@ class Broker:
         self.stop()
         port = self.port
         conf = self._write_conf()
-        self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([mosquitto_path(), "-c", conf], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self._accepts, 10, 0.05, "mosquitto to listen again on %d" % port)
 
@@ -638,6 +643,42 @@ def compare_all(cli, ref, facilities, frm, to, lenient_counts=False, workers=2,
                          ref.zones[fid], ref, fid, mm, t0, t1, lenient_counts=lenient_counts)
     mm.raise_if_any("enpi query output vs the SPEC §5 reference")
     return rows_seen
+
+
+def compare_meter_states(cli, ref, extra_rejects=None, skip_rejected=(), lenient_counts=False):
+    """Compares `enpi meters --format json` (lifetime readings, resets, late, duplicates,
+    rejected, last_reading) with the reference. extra_rejects: {meter: n} rejects the
+    reference does not model; skip_rejected: meters whose `rejected` is not judged;
+    lenient_counts: late/duplicates/rejected may be higher (redeliveries)."""
+    extra_rejects = extra_rejects or {}
+    mm = Mismatches()
+    state = {m.get("meter"): m for m in cli.json("meters")}
+    for mid in ref.meters:
+        st = state.get(mid)
+        if st is None:
+            mm.add("meters: %s missing" % mid)
+            continue
+        want = {k: sum(r[k] for r in ref.meter_rows(mid, ref.resolutions[-1]))
+                for k in ("readings", "resets", "late", "duplicates")}
+        if mid not in skip_rejected:
+            want["rejected"] = ref.state[mid].rejected + extra_rejects.get(mid, 0)
+        for k, v in want.items():
+            got = st.get(k)
+            if lenient_counts and k in ("late", "duplicates", "rejected"):
+                if not isinstance(got, int) or got < v:
+                    mm.add("meters: %s %s = %r, want at least %d" % (mid, k, got, v))
+            elif got != v:
+                mm.add("meters: %s %s = %r, want %d" % (mid, k, got, v))
+        try:
+            got_last = parse_time(st.get("last_reading"))[0]
+        except TestFailure as e:
+            mm.add("meters: %s last_reading: %s" % (mid, e))
+            continue
+        if got_last != ref.last_ts(mid):
+            zone = ref.zones[ref.meters[mid].facility]
+            mm.add("meters: %s last_reading %s, want %s" % (
+                mid, st.get("last_reading"), iso_of(zone, ref.last_ts(mid))))
+    mm.raise_if_any("enpi meters vs the reference")
 
 
 # ---------------------------------------------------------------- test driver

@@ -17,8 +17,10 @@ Interpretations fixed here (each where SPEC §5 leaves a choice):
   - a cumulative reading stamped at the meter's last accepted timestamp is a duplicate,
     one stamped earlier is late; neither counts in `readings`;
   - a rollover never counts as a reset; `rollover` is in raw register units;
-  - a delta reading older than allowed_lateness behind the newest is rejected (no
-    counters in any rollup); exactly at the edge is still accepted;
+  - a delta reading older than allowed_lateness behind the newest is rejected as too
+    late: no value, but it counts in `late` of the window it is stamped in (the window
+    misses its energy: that is what its quality field should say) and in the meter's
+    `rejected`; exactly at the edge it is still accepted;
   - an interval counts as estimated when its length is strictly greater than max_gap.
 Late delta readings are only modelled for meters with an `interval` (for the others,
 SPEC's [t_prev, t] is not defined for a reading older than t_prev; the tests avoid it).
@@ -251,6 +253,7 @@ class Reference:
         # delta meters
         if st.has_state:
             if t < st.last_ts - self.lateness:
+                self._count(m, t, "late")
                 st.rejected += 1
                 return "rejected"
             i = bisect.bisect_left(st.applied, t)

@@ -10,7 +10,6 @@ rollups catching up). The rollups must then equal the reference exactly, with du
 and late readings allowed to grow only through redeliveries.
 """
 
-import time
 
 import harness
 from harness import check, log
@@ -82,7 +81,8 @@ def test(env):
     harness.wait_committed(cli, ["b1"], "1mo", FROM, TO, ref.totals("1mo"), timeout=60,
                            exact=False)
     rows = harness.compare_all(cli, ref, facs, FROM, TO, lenient_counts=True)
-    log("all %d rows match the reference after a broker restart" % rows)
+    harness.compare_meter_states(cli, ref, lenient_counts=True)
+    log("all %d rows and meter states match the reference after a broker restart" % rows)
     rc, _ = daemon.stop()
     check(rc == 0, "enpid exited %s on SIGTERM" % rc)
 

@@ -135,7 +135,9 @@ def test(env):
         (got, expected))
     check(daemon.alive(), "enpid died")
     rows = harness.compare_all(cli, ref, facs, FROM, TO, lenient_counts=True)
-    log("all %d rows match the reference after %d kills" % (rows, kills))
+    harness.compare_meter_states(cli, ref, lenient_counts=True)
+    log("all %d rows and every meter's state match the reference after %d kills" %
+        (rows, kills))
     rc, _ = daemon.stop()
     check(rc == 0, "enpid exited %s on SIGTERM" % rc)
 

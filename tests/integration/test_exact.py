@@ -154,7 +154,8 @@ def test(env):
     cli = env.cli(store)
     harness.wait_committed(cli, [f["id"] for f in facs], "1mo", FROM, TO, expected)
     rows = harness.compare_all(cli, ref, facs, FROM, TO)
-    log("all %d rows match the reference (enpid running)" % rows)
+    harness.compare_meter_states(cli, ref)
+    log("all %d rows and every meter's state match the reference (enpid running)" % rows)
 
     # every resolution's rows cover the same energy: a cheap cross-check of the reference
     for f in facs:

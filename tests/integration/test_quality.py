@@ -90,10 +90,52 @@ def test(env):
                             sum(r["energy_kwh"] for r in ref.facility_rows(f, "15m"))),
               "reference: 1d and 15m totals differ")
 
+    # what a careless gateway also sends: each is rejected (and counted for its meter) or
+    # dropped as unknown, and none may change a rollup. judge: 'ref' = reference.py rejects
+    # it itself; 'spec4' = a SPEC §4 reject the reference does not model (not fed to it);
+    # None = not attributed to a meter's `rejected` here (q01/steam's count is not checked)
+    last = {m: ref.last_ts(m) for m in ref.meters}
+    bad = [
+        ("q01/em", {"ts": last["q01/em"] + 30_000, "value": -5.0}, "ref"),      # negative
+        ("q01/gas", {"ts": last["q01/gas"] - 3 * 3_600_000 + 17_000, "value": 1.0},
+         "ref"),                                                                # too late
+        ("q02/em", {"ts": harness.now_ms() + 86_400_000, "value": 1e12}, "spec4"),  # future
+        ("q02/prod", {"ts": 946_684_799_000, "value": 5.0}, "spec4"),          # before 2000
+        ("q01/steam", "this is not json", None),                                # parse error
+        ("q01/steam", {"ts": last["q01/steam"] + 1000, "val": 3}, None),        # no value
+        ("q01/ghost", {"ts": last["q01/em"], "value": 1.0}, None),              # unknown
+        ("q01/ghost", {"ts": last["q01/em"] + 1000, "value": 2.0}, None),
+    ]
+    extra_rejects = {}
+    for mid, body, judge in bad:
+        if judge == "ref":
+            check(ref.feed(mid, body["ts"], body["value"]) == "rejected",
+                  "reference.py should reject %s %s" % (mid, body))
+        elif judge == "spec4":
+            extra_rejects[mid] = extra_rejects.get(mid, 0) + 1
+    sentinel = ("q01/em", last["q01/em"] + 60_000, 1e9)  # applied last: all before is done
+    check(ref.feed(*sentinel) == "applied", "sentinel must apply")
+    msgs = [("enpi/" + mid, json.dumps(b) if isinstance(b, dict) else b) for mid, b, _ in bad]
+    msgs.append(harness.json_message("enpi/" + sentinel[0], sentinel[1], sentinel[2]))
+    pub = harness.Publisher(broker.port)
+    pub.publish_all(msgs)
+    pub.close()
+
     cli = env.cli(store)
     harness.wait_committed(cli, ids, "1mo", FROM, TO, ref.totals("1mo"))
     rows = harness.compare_all(cli, ref, facs, FROM, TO)
     log("all %d rows match the reference at 15m/1h/1d/1mo" % rows)
+
+    # the meters' lifetime state
+    harness.compare_meter_states(cli, ref, extra_rejects, skip_rejected=("q01/steam",))
+    mm = harness.Mismatches()
+    unknown = {u["meter"]: u for u in cli.json("meters", "--unknown")}
+    if set(unknown) != {"q01/ghost"} or unknown["q01/ghost"].get("count") != 2:
+        mm.add("meters --unknown: %s, want q01/ghost seen twice" % list(unknown.values()))
+    mm.raise_if_any("enpi meters vs the reference")
+    n_rej = sum(ref.state[m].rejected for m in ref.meters) + sum(extra_rejects.values())
+    log("meter states (lifetime counters incl. %d rejects, last reading) and the unknown "
+        "meter match" % n_rej)
     rc, _ = daemon.stop()
     check(rc == 0, "enpid exited %s on SIGTERM" % rc)
 

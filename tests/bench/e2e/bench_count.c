@@ -11,6 +11,11 @@
  * disconnects, leaving the broker to queue what is published meanwhile; a later run with
  * the same --client-id drains that backlog.
  *
+ * Diagnosis: `--inbox DIR` also appends every message to a RocksDB at DIR (WAL on, sync
+ * off, 8-byte big-endian sequence key, topic + payload value) before returning, the way
+ * enpid makes a message durable before Paho acknowledges it. Comparing bench_count with
+ * and without it shows what that durability step alone costs on the receive thread.
+ *
  * Output (stdout): "ready" once subscribed (the driver waits for it), then one line
  * "received=N elapsed_s=S rate=R cpu_us_per_msg=C vmhwm_kb=K". Exit 0 when --count
  * messages arrived (or the session was created), 3 on idle/timeout stop, 1 on errors.
@@ -31,11 +36,13 @@
 #include <time.h>
 
 #include <MQTTAsync.h>
+#include <rocksdb/c.h>
 
 typedef struct {
     const char *uri;
     const char *client_id;
     const char *filter;
+    const char *inbox_dir;   /* --inbox: RocksDB folder, NULL = count only */
     uint64_t count;
     int qos;
     bool clean;
@@ -54,6 +61,10 @@ static atomic_bool g_lost;
 static sem_t g_done;                      /* posted at the target count or on link loss */
 static sem_t g_event;                     /* posted by connect/subscribe/disconnect callbacks */
 static atomic_int g_event_rc;
+static rocksdb_t *g_inbox;                /* --inbox only; written by the Paho thread */
+static rocksdb_writeoptions_t *g_inbox_wo;
+static uint64_t g_inbox_seq;              /* Paho thread only */
+static atomic_uint_fast64_t g_inbox_failed;
 
 static int64_t now_ns(void)
 {
@@ -74,7 +85,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_count --uri URI [--count N] [--qos 0|1] [--client-id ID]\n"
                "                   [--filter F] [--clean] [--create-session]\n"
-               "                   [--timeout S] [--idle S]\n");
+               "                   [--timeout S] [--idle S] [--inbox DIR]\n");
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -106,6 +117,7 @@ static int parse_args(int argc, char **argv, count_opts_t *o)
         .uri = NULL,
         .client_id = "bench_count",
         .filter = "bench/+/+",
+        .inbox_dir = NULL,
         .count = 1000000,
         .qos = 1,
         .clean = false,
@@ -136,6 +148,8 @@ static int parse_args(int argc, char **argv, count_opts_t *o)
             o->client_id = v;
         } else if (strcmp(a, "--filter") == 0) {
             o->filter = v;
+        } else if (strcmp(a, "--inbox") == 0) {
+            o->inbox_dir = v;
         } else if (strcmp(a, "--count") == 0) {
             ok = parse_u64(v, &o->count) && o->count > 0;
         } else if (strcmp(a, "--qos") == 0) {
@@ -172,12 +186,48 @@ static void connlost_cb(void *ctx, char *cause)
     sem_post(&g_done);
 }
 
+/* Paho receive thread (--inbox only): one RocksDB put of topic + payload. Returns false
+ * when it failed; the message then stays with Paho, as in enpid. */
+static bool inbox_append(const char *topic, int topic_len, const MQTTAsync_message *msg)
+{
+    char stack[2048];
+    size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+    size_t plen = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+    size_t vlen = 2 + tlen + plen;
+    char *val = vlen <= sizeof stack ? stack : malloc(vlen);
+    if (val == NULL)
+        return false;
+    val[0] = (char)(tlen >> 8);
+    val[1] = (char)tlen;
+    memcpy(val + 2, topic, tlen);
+    memcpy(val + 2 + tlen, msg->payload, plen);
+    unsigned char key[8];
+    uint64_t seq = g_inbox_seq;
+    for (int i = 7; i >= 0; i--) {
+        key[i] = (unsigned char)seq;
+        seq >>= 8;
+    }
+    char *err = NULL;
+    rocksdb_put(g_inbox, g_inbox_wo, (const char *)key, sizeof key, val, vlen, &err);
+    if (val != stack)
+        free(val);
+    if (err != NULL) {
+        rocksdb_free(err);
+        return false;
+    }
+    g_inbox_seq++;
+    return true;
+}
+
 /* Paho receive thread: count, free, done. The first and the target message also sample
  * the clock and the CPU time. */
 static int msg_arrived_cb(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
 {
     (void)ctx;
-    (void)topic_len;
+    if (g_inbox != NULL && !inbox_append(topic, topic_len, msg)) {
+        atomic_fetch_add_explicit(&g_inbox_failed, 1, memory_order_relaxed);
+        return 0; /* Paho offers it again */
+    }
     int64_t t = now_ns();
     uint64_t n = atomic_fetch_add_explicit(&g_received, 1, memory_order_relaxed) + 1;
     if (n == 1) {
@@ -270,6 +320,20 @@ int main(int argc, char **argv)
         perror("bench_count: sem_init");
         return 1;
     }
+    if (o.inbox_dir != NULL && !o.create_session) {
+        rocksdb_options_t *ro = rocksdb_options_create();
+        rocksdb_options_set_create_if_missing(ro, 1);
+        char *err = NULL;
+        g_inbox = rocksdb_open(ro, o.inbox_dir, &err);
+        rocksdb_options_destroy(ro);
+        if (g_inbox == NULL) {
+            fprintf(stderr, "bench_count: cannot open %s: %s\n", o.inbox_dir, err ? err : "?");
+            rocksdb_free(err);
+            return 1;
+        }
+        g_inbox_wo = rocksdb_writeoptions_create();
+        rocksdb_writeoptions_set_sync(g_inbox_wo, 0);
+    }
 
     MQTTAsync client = NULL;
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
@@ -333,5 +397,12 @@ disconnect:
     }
 destroy_client:
     MQTTAsync_destroy(&client);
+    if (g_inbox != NULL) {
+        if (atomic_load(&g_inbox_failed) > 0)
+            fprintf(stderr, "bench_count: %" PRIu64 " inbox appends failed\n",
+                    (uint64_t)atomic_load(&g_inbox_failed));
+        rocksdb_writeoptions_destroy(g_inbox_wo);
+        rocksdb_close(g_inbox);
+    }
     return exit_code;
 }
