@@ -14,7 +14,8 @@ static const char help[] =
     "\n"
     "Configured facilities: id, name, time zone, product unit, number of meters, the\n"
     "newest reading over its meters (facility time zone) and the number of stale meters\n"
-    "(never reported, or silent for longer than max(2 x interval, 1h)).\n";
+    "(never reported, silent for longer than max(2 x interval, 1h), or dead by Sparkplug\n"
+    "NDEATH/DDEATH since their last reading).\n";
 
 static const enpi_out_col_t cols[] = {
     {"facility", "facility", ENPI_OUT_TEXT},

@@ -15,9 +15,10 @@ static const char help[] =
     "Configured meters in configuration order: facility, kind, reading mode, first and\n"
     "last accepted reading (facility time zone), lifetime counts of readings, resets,\n"
     "late readings, duplicates and rejects. A meter is stale when it has never reported,\n"
-    "or its last reading is older than max(2 x interval, 1h) before now. Tables abbreviate\n"
-    "resets, duplicates and rejected to rst, dup and rej and leave out the reading mode\n"
-    "and first reading; CSV and JSON carry every field.\n"
+    "its last reading is older than max(2 x interval, 1h) before now, or its Sparkplug\n"
+    "edge node or device announced its death (NDEATH/DDEATH) and it has not reported\n"
+    "since. Tables abbreviate resets, duplicates and rejected to rst, dup and rej and\n"
+    "leave out the reading mode and first reading; CSV and JSON carry every field.\n"
     "  --unknown   meter ids seen on the inputs but not configured: how many messages,\n"
     "              the last topic and when (top-level time zone)\n";
 

@@ -114,7 +114,7 @@ int64_t enpi_cli_stale_after_ms(const enpi_meter_cfg_t *m)
 
 bool enpi_cli_meter_stale(const enpi_meter_cfg_t *m, const enpi_meter_state_t *s, int64_t now_ms)
 {
-    if (!s || !s->has_state)
+    if (!s || !s->has_state || s->dead_since_ms != 0)
         return true;
     return now_ms - s->last_ts_ms > enpi_cli_stale_after_ms(m);
 }

@@ -66,7 +66,9 @@ bool enpi_cli_window_final(int64_t end, int64_t allowed_lateness_ms, int64_t wat
 /* How long a meter may stay silent before it is stale: max(2 x interval, 1 h). */
 int64_t enpi_cli_stale_after_ms(const enpi_meter_cfg_t *m);
 
-/* Stale: never reported, or its newest reading is older than stale_after before now. */
+/* Stale: never reported, its newest reading is older than stale_after before now, or its
+ * Sparkplug edge node or device declared itself dead (NDEATH/DDEATH) and the meter has
+ * not reported since (dead_since_ms != 0). */
 bool enpi_cli_meter_stale(const enpi_meter_cfg_t *m, const enpi_meter_state_t *s, int64_t now_ms);
 
 #endif

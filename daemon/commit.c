@@ -108,6 +108,11 @@ static void start_commit(enpid_t *d)
 static void commit_tick_cb(uv_timer_t *t)
 {
     enpid_t *d = t->data;
+    /* Safety net for the drain: after a failed inbox read-back it waits for the next
+     * wake-up, which an idle producer would never send. Relaxed: only a hint; the drain
+     * itself loads appended_upto with acquire. */
+    if (atomic_load_explicit(&d->appended_upto, memory_order_relaxed) > d->expected_seq)
+        uv_async_send(&d->wake);
     if (d->phase >= ENPID_STOP_MQTT || uv_is_active((uv_handle_t *)&d->retry_timer))
         return; /* shutdown commits by itself; a failed batch keeps its own schedule */
     start_commit(d);
@@ -173,8 +178,8 @@ int enpid_commit_sync(enpid_t *d)
             uint64_t t0 = uv_hrtime();
             rc = enpi_store_commit(d->store, d->commit_batch);
             if (rc == 0) {
-                log_debug("commit: %zu rollup deltas, %zu meters, inbox < %" PRIu64
-                          " in %" PRIu64 " us (synchronous)",
+                log_debug("commit: %zu rollup deltas, %zu meters, inbox < %" PRIu64 " in %" PRIu64
+                          " us (synchronous)",
                           d->commit_batch->n_rollups, d->commit_batch->n_meters,
                           d->commit_batch->inbox_upto, (uv_hrtime() - t0) / 1000);
             } else {

@@ -202,7 +202,8 @@ static void tune_store(enpid_t *d)
     size_t meters = 0;
     for (size_t i = 0; i < d->cfg->n_facilities; i++)
         meters += d->cfg->facilities[i].n_meters;
-    size_t want = meters * (d->cfg->pipeline.n_resolutions ? d->cfg->pipeline.n_resolutions : 1) * 2;
+    size_t want =
+        meters * (d->cfg->pipeline.n_resolutions ? d->cfg->pipeline.n_resolutions : 1) * 2;
     if (want > 131072)
         enpi_store_set_cache_limit(d->store, want);
 }
@@ -255,11 +256,12 @@ int enpid_daemon_start(enpid_t *d)
     const char *path = d->cfg->storage.path;
     rc = enpi_store_open(path, ENPI_STORE_PRIMARY, &d->store, errbuf, sizeof errbuf);
     if (rc != 0) {
-        if (rc == ENPI_EBUSY)
-            log_err("start: store %s is locked: another enpid is running on it (%s)", path,
-                    errbuf);
+        if (errbuf[0])
+            log_err("start: %s", errbuf);
         else
-            log_err("start: cannot open store %s: %s (%s)", path, errbuf, enpi_strerror(rc));
+            log_err("start: cannot open store %s: %s", path, enpi_strerror(rc));
+        if (rc == ENPI_EBUSY)
+            log_err("start: is another enpid running on %s?", path);
         return rc;
     }
     tune_store(d);

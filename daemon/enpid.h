@@ -32,13 +32,13 @@
 #include "ring.h"
 #include "storage.h"
 
-#define ENPID_RING_CAPACITY (1u << 16)   /* messages between Paho and the loop */
-#define ENPID_DRAIN_BUDGET 4096          /* messages ingested per loop wake-up */
-#define ENPID_EARLY_COMMIT 200000        /* pending rollup deltas that trigger a commit */
-#define ENPID_COMMIT_RETRY_MS 1000       /* delay before retrying a failed commit */
-#define ENPID_DISCONNECT_MS 1000         /* MQTT DISCONNECT grace at shutdown */
-#define ENPID_STATUS_MS 10000            /* STATUS= rates */
-#define ENPID_REPORT_MS 60000            /* periodic info log line */
+#define ENPID_RING_CAPACITY (1u << 16) /* messages between Paho and the loop */
+#define ENPID_DRAIN_BUDGET 4096        /* messages ingested per loop wake-up */
+#define ENPID_EARLY_COMMIT 200000      /* pending rollup deltas that trigger a commit */
+#define ENPID_COMMIT_RETRY_MS 1000     /* delay before retrying a failed commit */
+#define ENPID_DISCONNECT_MS 1000       /* MQTT DISCONNECT grace at shutdown */
+#define ENPID_STATUS_MS 10000          /* STATUS= rates */
+#define ENPID_REPORT_MS 60000          /* periodic info log line */
 
 /* Bits of enpid_t.events: what the MQTT callbacks tell the loop (via uv_async 'control'). */
 enum {
@@ -46,23 +46,23 @@ enum {
     ENPID_EV_SUBSCRIBED = 1u << 1,
     ENPID_EV_SUBSCRIBE_FAILED = 1u << 2,
     ENPID_EV_CONNECTION_LOST = 1u << 3,
-    ENPID_EV_DISCONNECTED = 1u << 4,     /* our own DISCONNECT finished (or failed) */
-    ENPID_EV_INBOX_FAILED = 1u << 5,     /* an inbox append failed; Paho keeps the message */
-    ENPID_EV_SESSION_PRESENT = 1u << 6,  /* the first connect resumed a stored session */
+    ENPID_EV_DISCONNECTED = 1u << 4,    /* our own DISCONNECT finished (or failed) */
+    ENPID_EV_INBOX_FAILED = 1u << 5,    /* an inbox append failed; Paho keeps the message */
+    ENPID_EV_SESSION_PRESENT = 1u << 6, /* the first connect resumed a stored session */
 };
 
 typedef enum {
-    ENPID_STARTING = 0,   /* replaying, connecting, not yet subscribed */
-    ENPID_RUNNING,        /* subscribed at least once; READY=1 sent */
-    ENPID_STOP_MQTT,      /* shutdown: waiting for the MQTT disconnect */
-    ENPID_STOP_COMMIT,    /* shutdown: waiting for the in-flight commit */
-    ENPID_CLOSING,        /* shutdown: handles closing, the loop about to end */
+    ENPID_STARTING = 0, /* replaying, connecting, not yet subscribed */
+    ENPID_RUNNING,      /* subscribed at least once; READY=1 sent */
+    ENPID_STOP_MQTT,    /* shutdown: waiting for the MQTT disconnect */
+    ENPID_STOP_COMMIT,  /* shutdown: waiting for the in-flight commit */
+    ENPID_CLOSING,      /* shutdown: handles closing, the loop about to end */
 } enpid_phase_t;
 
 typedef struct enpid {
     /* ---- main.c / daemon.c: what the process runs with ---- */
     const char *config_path;
-    char *config_text;           /* the YAML as read (owned), stored with enpi_store_put_config */
+    char *config_text; /* the YAML as read (owned), stored with enpi_store_put_config */
     size_t config_len;
     enpi_config_t *cfg;
     enpi_store_t *store;
@@ -70,43 +70,43 @@ typedef struct enpid {
     enpid_mqtt_t *mqtt;
     uv_loop_t loop;
     enpid_phase_t phase;
-    int exit_code;               /* what main returns: 0 clean, 1 error */
-    uv_async_t control;          /* MQTT callbacks -> loop: see events */
-    _Atomic unsigned events;     /* ENPID_EV_* bits, set by Paho threads, taken by the loop */
-    _Atomic int mqtt_up;         /* 1 while connected (for STATUS=) */
-    uv_timer_t stop_timer;       /* bounds the wait for the MQTT disconnect */
+    int exit_code;           /* what main returns: 0 clean, 1 error */
+    uv_async_t control;      /* MQTT callbacks -> loop: see events */
+    _Atomic unsigned events; /* ENPID_EV_* bits, set by Paho threads, taken by the loop */
+    _Atomic int mqtt_up;     /* 1 while connected (for STATUS=) */
+    uv_timer_t stop_timer;   /* bounds the wait for the MQTT disconnect */
     bool ready_sent;
 
     /* ---- ingest.c, producer (Paho's receive thread only once MQTT is connected) ---- */
     enpi_ring_t ring;
-    uint64_t next_seq;           /* next inbox sequence number to assign */
+    uint64_t next_seq; /* next inbox sequence number to assign */
     enpi_ratelimit_t producer_rl;
-    _Atomic uint64_t appended_upto; /* one past the highest seq appended to the inbox */
-    _Atomic uint64_t n_received; /* messages made durable */
-    _Atomic uint64_t n_spilled;  /* of those, freed because the ring was full */
+    _Atomic uint64_t appended_upto;  /* one past the highest seq appended to the inbox */
+    _Atomic uint64_t n_received;     /* messages made durable */
+    _Atomic uint64_t n_spilled;      /* of those, freed because the ring was full */
     _Atomic uint64_t n_inbox_failed; /* append failures (message left with Paho) */
 
     /* ---- ingest.c, consumer (loop thread) ---- */
-    uv_async_t wake;             /* Paho -> loop: ring has items / appended_upto moved */
-    uint64_t expected_seq;       /* next seq to ingest */
-    bool held_valid;             /* a popped item waiting for spilled seqs before it */
+    uv_async_t wake;       /* Paho -> loop: ring has items / appended_upto moved */
+    uint64_t expected_seq; /* next seq to ingest */
+    bool held_valid;       /* a popped item waiting for spilled seqs before it */
     enpi_ring_item_t held;
-    uint64_t n_readback;         /* messages ingested from the inbox instead of the ring */
-    uint64_t n_replayed;         /* inbox messages replayed at start-up */
+    uint64_t n_readback; /* messages ingested from the inbox instead of the ring */
+    uint64_t n_replayed; /* inbox messages replayed at start-up */
     enpi_ratelimit_t consumer_rl;
 
     /* ---- commit.c (loop thread; the batch is read by one worker while in flight) ---- */
-    uv_timer_t commit_timer;     /* every storage.commit_interval */
-    uv_timer_t retry_timer;      /* re-queues a failed batch after ENPID_COMMIT_RETRY_MS */
+    uv_timer_t commit_timer; /* every storage.commit_interval */
+    uv_timer_t retry_timer;  /* re-queues a failed batch after ENPID_COMMIT_RETRY_MS */
     uv_work_t commit_work;
-    enpi_batch_t *commit_batch;  /* in flight or awaiting retry; NULL when idle */
-    bool commit_busy;            /* a worker holds commit_batch */
-    int commit_rc;               /* worker's result */
+    enpi_batch_t *commit_batch; /* in flight or awaiting retry; NULL when idle */
+    bool commit_busy;           /* a worker holds commit_batch */
+    int commit_rc;              /* worker's result */
     uint64_t commit_started_ns;
-    uint64_t commit_worker_ns;   /* time inside enpi_store_commit */
+    uint64_t commit_worker_ns; /* time inside enpi_store_commit */
     uint64_t n_commits;
     uint64_t n_commit_failures;
-    unsigned commit_failing;     /* consecutive failures of the current batch */
+    unsigned commit_failing; /* consecutive failures of the current batch */
     uint64_t last_commit_us;
     enpi_ratelimit_t commit_rl;
 
@@ -119,33 +119,33 @@ typedef struct enpid {
     uv_timer_t status_timer;
     uv_timer_t report_timer;
     uv_timer_t watchdog_timer;
-    uint64_t watchdog_usec;      /* 0 when systemd's watchdog is off */
-    uint64_t status_last_msgs;   /* counters at the previous STATUS= */
+    uint64_t watchdog_usec;    /* 0 when systemd's watchdog is off */
+    uint64_t status_last_msgs; /* counters at the previous STATUS= */
     uint64_t status_last_applied;
     uint64_t status_last_ns;
 } enpid_t;
 
 /* ---- daemon.c: life cycle ---- */
-int enpid_daemon_start(enpid_t *d);          /* everything up to MQTT connect */
-void enpid_daemon_stop(enpid_t *d);          /* begin the shutdown sequence (idempotent) */
-void enpid_daemon_commit_idle(enpid_t *d);   /* commit.c: no commit in flight any more */
-void enpid_daemon_cleanup(enpid_t *d);       /* after the loop: free what start made */
+int enpid_daemon_start(enpid_t *d);        /* everything up to MQTT connect */
+void enpid_daemon_stop(enpid_t *d);        /* begin the shutdown sequence (idempotent) */
+void enpid_daemon_commit_idle(enpid_t *d); /* commit.c: no commit in flight any more */
+void enpid_daemon_cleanup(enpid_t *d);     /* after the loop: free what start made */
 void enpid_daemon_post_event(enpid_t *d, unsigned ev); /* any thread */
 int64_t enpid_now_ms(void);
 
 /* ---- ingest.c ---- */
-int enpid_ingest_init(enpid_t *d);           /* ring + wake handle */
-int enpid_ingest_replay(enpid_t *d);         /* start-up: inbox -> pipeline, committed */
+int enpid_ingest_init(enpid_t *d);   /* ring + wake handle */
+int enpid_ingest_replay(enpid_t *d); /* start-up: inbox -> pipeline, committed */
 int enpid_ingest_on_message(void *ctx, char *topic, size_t topic_len, void *msg,
                             const void *payload, size_t payload_len);
-void enpid_ingest_drain_all(enpid_t *d);     /* shutdown: everything appended so far */
-void enpid_ingest_close(enpid_t *d);         /* frees messages left in the ring */
+void enpid_ingest_drain_all(enpid_t *d); /* shutdown: everything appended so far */
+void enpid_ingest_close(enpid_t *d);     /* frees messages left in the ring */
 
 /* ---- commit.c ---- */
 int enpid_commit_init(enpid_t *d);
-void enpid_commit_start(enpid_t *d);         /* the periodic timer, after the replay */
-void enpid_commit_maybe(enpid_t *d);         /* after a drain: early commit when large */
-int enpid_commit_sync(enpid_t *d);           /* start-up and shutdown only: commit now */
+void enpid_commit_start(enpid_t *d); /* the periodic timer, after the replay */
+void enpid_commit_maybe(enpid_t *d); /* after a drain: early commit when large */
+int enpid_commit_sync(enpid_t *d);   /* start-up and shutdown only: commit now */
 bool enpid_commit_idle(const enpid_t *d);
 
 /* ---- signals.c ---- */
@@ -156,7 +156,7 @@ int enpid_notify_init(enpid_t *d);
 void enpid_notify_ready(enpid_t *d);
 void enpid_notify_stopping(enpid_t *d);
 void enpid_notify_status(enpid_t *d, const char *text);
-void enpid_notify_report(enpid_t *d);        /* one info line with the counters */
-void enpid_notify_stop_timers(enpid_t *d);  /* shutdown */
+void enpid_notify_report(enpid_t *d);      /* one info line with the counters */
+void enpid_notify_stop_timers(enpid_t *d); /* shutdown */
 
 #endif

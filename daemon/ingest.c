@@ -110,7 +110,7 @@ static void ingest_item(enpid_t *d, const enpi_ring_item_t *it)
 
 typedef struct {
     enpid_t *d;
-    size_t budget;   /* messages still allowed in this call */
+    size_t budget; /* messages still allowed in this call */
     size_t done;
 } readback_t;
 
@@ -119,8 +119,7 @@ static int readback_cb(void *ctx, const enpi_inbox_msg_t *m)
     readback_t *rb = ctx;
     if (m->seq < rb->d->expected_seq)
         return 0; /* cannot happen with a well-ordered inbox; never ingest twice */
-    ingest_one(rb->d, m->seq, m->topic, m->topic_len, m->payload, m->payload_len,
-               m->arrival_ms);
+    ingest_one(rb->d, m->seq, m->topic, m->topic_len, m->payload, m->payload_len, m->arrival_ms);
     rb->done++;
     return --rb->budget == 0 ? 1 : 0;
 }
@@ -171,7 +170,7 @@ static bool drain(enpid_t *d, size_t budget)
                 budget -= n;
                 if (d->held.seq > d->expected_seq) {
                     if (n == 0)
-                        return false; /* read-back failed; try again on the next wake */
+                        return false; /* read-back failed; the commit tick wakes us again */
                     continue;         /* budget spent, or more to read back */
                 }
             }
@@ -215,7 +214,7 @@ static bool drain(enpid_t *d, size_t budget)
         }
         size_t n = read_back(d, upto, budget);
         if (n == 0 && d->expected_seq < upto)
-            return false; /* read-back failed; logged */
+            return false; /* read-back failed (logged); the commit tick wakes us again */
         budget -= n;
     }
     return true;

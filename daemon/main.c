@@ -107,6 +107,7 @@ static int check_config(const char *path)
 
 int main(int argc, char **argv)
 {
+    /* clang-format off */
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, 'C'},
@@ -115,6 +116,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    /* clang-format on */
     const char *path = getenv("ENPID_CONFIG");
     if (path == NULL || *path == '\0')
         path = DEFAULT_CONFIG;

@@ -33,23 +33,23 @@
 struct enpid_mqtt {
     MQTTAsync client;
     enpid_mqtt_handlers_t h;
-    int version;                /* MQTTVERSION_3_1_1 or MQTTVERSION_5 */
+    int version; /* MQTTVERSION_3_1_1 or MQTTVERSION_5 */
     char *uri;
     char *client_id;
-    char **filters;             /* owned copies, n_filters of them */
-    int *qos;                   /* requested QoS per filter (all cfg->qos) */
+    char **filters; /* owned copies, n_filters of them */
+    int *qos;       /* requested QoS per filter (all cfg->qos) */
     int n_filters;
     int keepalive_s;
     bool clean_session;
-    char *username;             /* NULL when none */
-    char *password;             /* NULL when none; wiped before free, never logged */
+    char *username; /* NULL when none */
+    char *password; /* NULL when none; wiped before free, never logged */
     bool tls;
     char *ca_file;
     char *cert_file;
     char *key_file;
     bool insecure;
-    unsigned connects;          /* successful connects so far (Paho threads, serialised) */
-    enpi_ratelimit_t rl;        /* connect failures; callbacks are serialised by Paho */
+    unsigned connects;   /* successful connects so far (Paho threads, serialised) */
+    enpi_ratelimit_t rl; /* connect failures; callbacks are serialised by Paho */
 };
 
 static int64_t now_ms(void)
@@ -211,9 +211,11 @@ static void subscribe_success5_cb(void *context, MQTTAsync_successData5 *data)
     enpid_mqtt_t *m = context;
     bool refused = false;
     for (int i = 0; i < m->n_filters; i++) {
-        int code = data->alt.sub.reasonCodeCount > i && data->alt.sub.reasonCodes
-                       ? (int)data->alt.sub.reasonCodes[i]
-                       : (int)data->reasonCode;
+        /* Paho fills alt.sub.reasonCodes only for two or more filters; with one, the
+         * pointer is not initialised and reasonCode holds the grant. */
+        int code = (int)data->reasonCode;
+        if (m->n_filters > 1 && data->alt.sub.reasonCodeCount > i && data->alt.sub.reasonCodes)
+            code = (int)data->alt.sub.reasonCodes[i];
         report_suback(m, i, code);
         refused |= code >= 0x80;
     }
@@ -256,14 +258,33 @@ static void connected_cb(void *context, char *cause)
     }
 }
 
+/* MQTT 3.1.1 CONNACK refusals, which Paho passes on as the failure code itself. */
+static const char *connack_reason(int code)
+{
+    switch (code) {
+    case 1:
+        return "broker refused: unacceptable protocol version";
+    case 2:
+        return "broker refused: client identifier rejected";
+    case 3:
+        return "broker refused: server unavailable";
+    case 4:
+        return "broker refused: bad user name or password";
+    case 5:
+        return "broker refused: not authorized";
+    default:
+        return MQTTAsync_strerror(code);
+    }
+}
+
 static void connect_failed(enpid_mqtt_t *m, int code, const char *message, const char *reason)
 {
     uint64_t suppressed = 0;
     if (!enpi_ratelimit_allow(&m->rl, now_ms(), 6, &suppressed))
         return;
-    log_warn("mqtt: connect to %s failed: %s (%d)%s%s%s%s; retrying", m->uri,
-             MQTTAsync_strerror(code), code, reason ? ", reason " : "", reason ? reason : "",
-             message ? ": " : "", message ? message : "");
+    log_warn("mqtt: connect to %s failed: %s (%d)%s%s%s%s; retrying", m->uri, connack_reason(code),
+             code, reason ? ", reason " : "", reason ? reason : "", message ? ": " : "",
+             message ? message : "");
     if (suppressed)
         log_warn("mqtt: (%llu similar messages suppressed)", (unsigned long long)suppressed);
 }

@@ -18,14 +18,14 @@
 typedef struct enpid_mqtt enpid_mqtt_t;
 
 typedef enum {
-    ENPID_MQTT_CONNECTED = 0,   /* session up; the subscribe has been sent */
-    ENPID_MQTT_SESSION_PRESENT, /* first connect resumed a stored session: the broker holds
-                                   our subscriptions already (its SUBACK may queue behind
-                                   the backlog it now delivers) */
-    ENPID_MQTT_SUBSCRIBED,      /* SUBACK granted every filter */
-    ENPID_MQTT_SUBSCRIBE_FAILED,/* SUBACK refused a filter, or the subscribe failed */
-    ENPID_MQTT_CONNECTION_LOST, /* Paho reconnects by itself */
-    ENPID_MQTT_DISCONNECTED,    /* the DISCONNECT asked by enpid_mqtt_disconnect() is done */
+    ENPID_MQTT_CONNECTED = 0,    /* session up; the subscribe has been sent */
+    ENPID_MQTT_SESSION_PRESENT,  /* first connect resumed a stored session: the broker holds
+                                    our subscriptions already (its SUBACK may queue behind
+                                    the backlog it now delivers) */
+    ENPID_MQTT_SUBSCRIBED,       /* SUBACK granted every filter */
+    ENPID_MQTT_SUBSCRIBE_FAILED, /* SUBACK refused a filter, or the subscribe failed */
+    ENPID_MQTT_CONNECTION_LOST,  /* Paho reconnects by itself */
+    ENPID_MQTT_DISCONNECTED,     /* the DISCONNECT asked by enpid_mqtt_disconnect() is done */
 } enpid_mqtt_event_t;
 
 typedef struct {

@@ -42,9 +42,10 @@ static void status_cb(uv_timer_t *t)
     d->status_last_applied = s->applied;
     d->status_last_ns = now;
     char text[256];
-    snprintf(text, sizeof text, "%s; %.0f msg/s, %.0f readings/s; ring %zu/%zu; %" PRIu64 " spilled",
+    snprintf(text, sizeof text,
+             "%s; %.0f msg/s, %.0f readings/s; ring %zu/%zu; %" PRIu64 " spilled",
              atomic_load_explicit(&d->mqtt_up, memory_order_relaxed) ? "connected"
-                                                                       : "broker unreachable",
+                                                                     : "broker unreachable",
              msg_rate, applied_rate, enpi_ring_size(&d->ring), enpi_ring_capacity(&d->ring),
              load_relaxed(&d->n_spilled));
     enpid_notify_status(d, text);
@@ -111,11 +112,11 @@ void enpid_notify_report(enpid_t *d)
              ", applied %" PRIu64 ", duplicates %" PRIu64 ", late %" PRIu64 ", resets %" PRIu64
              ", rejects %" PRIu64 " (unknown meter %" PRIu64 ", parse %" PRIu64
              "), commits %" PRIu64 " (failed %" PRIu64 ", last %" PRIu64 " us), ring %zu/%zu",
-             s->messages, load_relaxed(&d->n_received), load_relaxed(&d->n_spilled),
-             d->n_readback, d->n_replayed, s->readings, s->applied, s->duplicates, s->late,
-             s->resets, sum_rejects(s), s->rejects[ENPI_REJECT_UNKNOWN_METER],
-             s->rejects[ENPI_REJECT_PARSE], d->n_commits, d->n_commit_failures,
-             d->last_commit_us, enpi_ring_size(&d->ring), enpi_ring_capacity(&d->ring));
+             s->messages, load_relaxed(&d->n_received), load_relaxed(&d->n_spilled), d->n_readback,
+             d->n_replayed, s->readings, s->applied, s->duplicates, s->late, s->resets,
+             sum_rejects(s), s->rejects[ENPI_REJECT_UNKNOWN_METER], s->rejects[ENPI_REJECT_PARSE],
+             d->n_commits, d->n_commit_failures, d->last_commit_us, enpi_ring_size(&d->ring),
+             enpi_ring_capacity(&d->ring));
 }
 
 /* Stops the periodic timers (the handles are closed with the others at exit). */

@@ -11,6 +11,13 @@
  * meter.c's negative, too_old, future, too_late, implausible. Once the meter is known a
  * reject also counts in its state (state.rejected), so `enpi meters` can show it.
  *
+ * Sparkplug B inputs go to the host state of sparkplug.c, whose readings take the same
+ * path as every decoder's. Its callbacks land here: a rebirth request is queued in the
+ * outbox (a ring of ENPI_OUTBOX_MAX, oldest dropped), a death marks every configured
+ * meter under the dead node's or device's id prefix (a binary search over the meters
+ * sorted by id). take_batch() carries the edge nodes whose learned state changed, packed
+ * into the batch's own allocation because enpi_batch_free() only knows the older fields.
+ *
  * Hot path: no allocation per message. Meters are found by id in a hash; each meter
  * caches, per resolution, the batch entry of the window it last touched, so a reading
  * inside the same window costs no zone arithmetic and no hash lookup.
@@ -20,6 +27,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +40,7 @@
 #include "log.h"
 #include "meter.h"
 #include "pipeline.h"
+#include "sparkplug.h"
 #include "topic.h"
 #include "tz.h"
 #include "window.h"
@@ -39,6 +48,12 @@
 #define REJECT_LOG_BURST 10                /* reject log lines per reason per minute */
 #define DAY_MIN_MS (12 * INT64_C(3600000)) /* below any local day in tzdata (17 h, Vostok 1994) */
 #define MONTH_MIN_MS (28 * INT64_C(86400000) - INT64_C(3600000))
+
+/* "spBv1.0/" group "/NCMD/" node, where group/node is shorter than a meter id */
+_Static_assert(ENPI_OUTBOUND_TOPIC_MAX >= sizeof("spBv1.0//NCMD/") + ENPI_SPARKPLUG_ID_MAX,
+               "outbound topics hold any rebirth request topic");
+_Static_assert(ENPI_OUTBOUND_PAYLOAD_MAX >= ENPI_SPARKPLUG_REBIRTH_PAYLOAD_MAX,
+               "outbound payloads hold any rebirth request");
 
 typedef struct {
     enpi_acc_entry_t *e; /* last entry touched, valid while gen matches the accumulator's */
@@ -103,6 +118,17 @@ struct enpi_pipeline {
     enpi_ratelimit_t rl[ENPI_REJECT__COUNT + 1]; /* the extra one: out of memory */
     enpi_json_decoder_t *json;                   /* json and tasmota payloads */
     enpi_protobuf_decoder_t *protobuf;           /* protobuf payloads */
+
+    /* Sparkplug B (all NULL when no input has format sparkplug) */
+    enpi_sparkplug_t *sp;
+    pmeter_t **sorted;       /* the meters ascending by id (bytewise), for deaths */
+    enpi_outbound_t *outbox; /* ring of ENPI_OUTBOX_MAX */
+    size_t outbox_head;      /* oldest */
+    size_t outbox_count;
+    enpi_outbound_t *outbox_out; /* what take_outbox hands out */
+    uint64_t outbox_queued;
+    uint64_t outbox_dropped;
+    enpi_ratelimit_t sp_rl; /* log lines about rebirths and deaths */
 
     /* the message being ingested, for the decoders' callback */
     const char *topic;
@@ -351,6 +377,7 @@ static int apply_reading(enpi_pipeline_t *p, pmeter_t *m, int64_t ts, double raw
     case ENPI_STEP_APPLY:
         break;
     }
+    m->st.dead_since_ms = 0; /* a Sparkplug node that died is back */
     p->stats.applied++;
     return 0;
 }
@@ -472,7 +499,7 @@ static bool format_has_payload_ids(const enpi_input_cfg_t *in)
 static bool format_supported(enpi_format_t f)
 {
     return f == ENPI_FORMAT_JSON || f == ENPI_FORMAT_NUMBER || f == ENPI_FORMAT_PROTOBUF ||
-           f == ENPI_FORMAT_TASMOTA;
+           f == ENPI_FORMAT_TASMOTA || f == ENPI_FORMAT_SPARKPLUG;
 }
 
 static int build_inputs(enpi_pipeline_t *p, char *errbuf, size_t errlen)
@@ -562,6 +589,111 @@ static int build_meters(enpi_pipeline_t *p, char *errbuf, size_t errlen)
     return 0;
 }
 
+/* ---- Sparkplug: rebirth requests, deaths ------------------------------------------ */
+
+/* The host asks edge node group/node to rebirth: queue the NCMD, dropping the oldest
+ * queued message when the outbox is full. */
+static void sp_rebirth_cb(void *ctx, const char *group, const char *node)
+{
+    enpi_pipeline_t *p = ctx;
+    enpi_outbound_t msg;
+    uint64_t suppressed = 0;
+    int64_t ts = p->arrival_ms > 0 ? p->arrival_ms : 0;
+
+    memset(&msg, 0, sizeof(msg));
+    if (enpi_sparkplug_rebirth_topic(group, node, msg.topic, sizeof(msg.topic), &msg.topic_len) !=
+            0 ||
+        enpi_sparkplug_rebirth_payload(ts, msg.payload, sizeof(msg.payload), &msg.payload_len) !=
+            0) {
+        log_err("pipeline: sparkplug: cannot encode a rebirth request for %s/%s", group, node);
+        return;
+    }
+    if (p->outbox_count == ENPI_OUTBOX_MAX) {
+        p->outbox_head = (p->outbox_head + 1) % ENPI_OUTBOX_MAX;
+        p->outbox_count--;
+        p->outbox_dropped++;
+    }
+    p->outbox[(p->outbox_head + p->outbox_count) % ENPI_OUTBOX_MAX] = msg;
+    p->outbox_count++;
+    p->outbox_queued++;
+    if (enpi_ratelimit_allow(&p->sp_rl, now_coarse_ms(), REJECT_LOG_BURST, &suppressed))
+        log_info("pipeline: sparkplug: asking edge node %s/%s to rebirth (%" PRIu64
+                 " similar suppressed)",
+                 group, node, suppressed);
+}
+
+/* The index of the first meter in p->sorted whose id is not below `id`. */
+static size_t sorted_lower_bound(const enpi_pipeline_t *p, const char *id)
+{
+    size_t lo = 0, hi = p->n_meters;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(p->sorted[mid]->cfg->id, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* An edge node or device died: every configured meter whose id starts with id_prefix
+ * ("group/node/" or "group/node/device/") is dead from now (the earliest death stays). */
+static void sp_death_cb(void *ctx, const char *id_prefix)
+{
+    enpi_pipeline_t *p = ctx;
+    size_t len = strlen(id_prefix), i, n = 0;
+    uint64_t suppressed = 0;
+
+    for (i = sorted_lower_bound(p, id_prefix);
+         i < p->n_meters && strncmp(p->sorted[i]->cfg->id, id_prefix, len) == 0; i++) {
+        pmeter_t *m = p->sorted[i];
+
+        n++;
+        if (m->st.dead_since_ms == 0) {
+            m->st.dead_since_ms = p->arrival_ms > 0 ? p->arrival_ms : 1;
+            mark_dirty(p, m);
+        }
+    }
+    if (n > 0 && enpi_ratelimit_allow(&p->sp_rl, now_coarse_ms(), REJECT_LOG_BURST, &suppressed))
+        log_notice("pipeline: sparkplug: %s died: %zu meter(s) stale (%" PRIu64
+                   " similar suppressed)",
+                   id_prefix, n, suppressed);
+}
+
+static int cmp_meter_id(const void *a, const void *b)
+{
+    const pmeter_t *const *x = a, *const *y = b;
+
+    return strcmp((*x)->cfg->id, (*y)->cfg->id);
+}
+
+/* Creates the Sparkplug host, the outbox and the sorted meter index, when an input needs
+ * them. Returns 0 or ENPI_ENOMEM. */
+static int build_sparkplug(enpi_pipeline_t *p)
+{
+    enpi_sparkplug_options_t opt;
+    bool wanted = false;
+
+    for (size_t i = 0; i < p->n_inputs; i++)
+        wanted = wanted || p->inputs[i].cfg->format == ENPI_FORMAT_SPARKPLUG;
+    if (!wanted)
+        return 0;
+    memset(&opt, 0, sizeof(opt));
+    opt.rebirth_cb = sp_rebirth_cb;
+    opt.death_cb = sp_death_cb;
+    opt.cb_ctx = p;
+    p->sorted = calloc(p->n_meters ? p->n_meters : 1, sizeof(*p->sorted));
+    p->outbox = calloc(ENPI_OUTBOX_MAX, sizeof(*p->outbox));
+    p->outbox_out = calloc(ENPI_OUTBOX_MAX, sizeof(*p->outbox_out));
+    if (p->sorted == NULL || p->outbox == NULL || p->outbox_out == NULL)
+        return ENPI_ENOMEM;
+    for (size_t i = 0; i < p->n_meters; i++)
+        p->sorted[i] = &p->meters[i];
+    qsort(p->sorted, p->n_meters, sizeof(*p->sorted), cmp_meter_id);
+    return enpi_sparkplug_create(&opt, &p->sp);
+}
+
 int enpi_pipeline_create(const enpi_config_t *cfg, enpi_pipeline_t **out, char *errbuf,
                          size_t errlen)
 {
@@ -593,7 +725,7 @@ int enpi_pipeline_create(const enpi_config_t *cfg, enpi_pipeline_t **out, char *
     if (rc == 0)
         rc = build_inputs(p, errbuf, errlen);
     if (rc == 0 && (enpi_json_decoder_create(&p->json) != 0 ||
-                    enpi_protobuf_decoder_create(&p->protobuf) != 0))
+                    enpi_protobuf_decoder_create(&p->protobuf) != 0 || build_sparkplug(p) != 0))
         rc = fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
     if (rc != 0)
         goto fail_pipeline;
@@ -637,6 +769,10 @@ void enpi_pipeline_free(enpi_pipeline_t *p)
     enpi_accum_destroy(&p->acc);
     enpi_json_decoder_free(p->json);
     enpi_protobuf_decoder_free(p->protobuf);
+    enpi_sparkplug_free(p->sp);
+    free(p->sorted);
+    free(p->outbox);
+    free(p->outbox_out);
     free(p->meters);
     free(p->dirty);
     free(p->zones);
@@ -665,6 +801,14 @@ int enpi_pipeline_restore(enpi_pipeline_t *p, const char *meter_id, const enpi_m
     enpi_meter_state_clear(&m->st);
     m->st = copy;
     return 0;
+}
+
+int enpi_pipeline_restore_sparkplug(enpi_pipeline_t *p, const char *key, const void *state,
+                                    size_t state_len)
+{
+    if (p->sp == NULL)
+        return ENPI_ENOENT;
+    return enpi_sparkplug_import_node(p->sp, key, strlen(key), state, state_len);
 }
 
 const enpi_meter_state_t *enpi_pipeline_meter_state(const enpi_pipeline_t *p, const char *meter_id)
@@ -733,8 +877,15 @@ void enpi_pipeline_ingest(enpi_pipeline_t *p, uint64_t seq, const char *topic, s
     case ENPI_FORMAT_TASMOTA:
         rc = enpi_tasmota_decode(p->json, payload, payload_len, on_reading, p);
         break;
-    case ENPI_FORMAT_SPARKPLUG: /* decoders to come plug in here */
-    default:
+    case ENPI_FORMAT_SPARKPLUG:
+        rc = enpi_sparkplug_ingest(p->sp, topic, topic_len, payload, payload_len, arrival_ms,
+                                   on_reading, p);
+        if (rc == ENPI_EINVAL) { /* group/node/device ids too long to make meter ids */
+            reject_message(p, ENPI_REJECT_BAD_METER_ID);
+            goto done;
+        }
+        break;
+    default: /* decoders to come plug in here */
         rc = ENPI_EPARSE;
         break;
     }
@@ -776,7 +927,7 @@ int enpi_pipeline_apply(enpi_pipeline_t *p, const char *meter_id, size_t id_len,
 bool enpi_pipeline_dirty(const enpi_pipeline_t *p)
 {
     return p->n_dirty > 0 || p->acc.count > 0 || p->n_unknown > 0 || p->unknown_overflow > 0 ||
-           p->inbox_moved;
+           p->inbox_moved || (p->sp != NULL && enpi_sparkplug_changes_pending(p->sp) > 0);
 }
 
 size_t enpi_pipeline_pending(const enpi_pipeline_t *p)
@@ -787,6 +938,115 @@ size_t enpi_pipeline_pending(const enpi_pipeline_t *p)
 const enpi_pipeline_stats_t *enpi_pipeline_stats(const enpi_pipeline_t *p)
 {
     return &p->stats;
+}
+
+bool enpi_pipeline_sparkplug_stats(const enpi_pipeline_t *p, enpi_sparkplug_stats_t *out)
+{
+    if (p->sp == NULL) {
+        memset(out, 0, sizeof(*out));
+        return false;
+    }
+    *out = *enpi_sparkplug_stats(p->sp);
+    return true;
+}
+
+size_t enpi_pipeline_take_outbox(enpi_pipeline_t *p, enpi_outbound_t **msgs_out)
+{
+    size_t n = p->outbox_count;
+
+    *msgs_out = p->outbox_out;
+    for (size_t i = 0; i < n; i++)
+        p->outbox_out[i] = p->outbox[(p->outbox_head + i) % ENPI_OUTBOX_MAX];
+    p->outbox_head = 0;
+    p->outbox_count = 0;
+    return n;
+}
+
+void enpi_pipeline_outbox_stats(const enpi_pipeline_t *p, enpi_outbox_stats_t *out)
+{
+    out->queued = p->outbox_queued;
+    out->dropped = p->outbox_dropped;
+    out->pending = p->outbox_count;
+}
+
+/* ---- Sparkplug node state in batches ------------------------------------------------ */
+
+/* Where take_batch packs the nodes: first the array, then keys and states. */
+typedef struct {
+    size_t n;                    /* nodes counted (sizing pass) or written */
+    size_t bytes;                /* key + NUL + state bytes counted or written */
+    enpi_node_snapshot_t *nodes; /* NULL: sizing pass */
+    uint8_t *data;
+    size_t n_cap; /* filling pass: what the sizing pass found */
+    size_t bytes_cap;
+} node_pack_t;
+
+static int node_pack_cb(void *ctx, const char *key, size_t key_len, const uint8_t *state,
+                        size_t state_len)
+{
+    node_pack_t *np = ctx;
+    enpi_node_snapshot_t *s;
+    uint8_t *d;
+
+    if (np->nodes == NULL) {
+        np->n++;
+        np->bytes += key_len + 1 + state_len;
+        return 0;
+    }
+    if (np->n == np->n_cap || np->bytes_cap - np->bytes < key_len + 1 + state_len)
+        return ENPI_ESTATE; /* the changes moved between the passes: cannot happen */
+    s = &np->nodes[np->n++];
+    d = np->data + np->bytes;
+    memcpy(d, key, key_len);
+    d[key_len] = '\0';
+    s->key = (const char *)d;
+    if (state != NULL) {
+        if (state_len > 0)
+            memcpy(d + key_len + 1, state, state_len);
+        s->state = d + key_len + 1;
+        s->state_len = state_len;
+    }
+    np->bytes += key_len + 1 + state_len;
+    return 0;
+}
+
+static size_t align_up(size_t n)
+{
+    const size_t a = _Alignof(max_align_t);
+
+    return (n + a - 1) / a * a;
+}
+
+/* A zeroed batch with room behind it for the Sparkplug nodes that changed, filled in.
+ * Returns NULL when memory ran out (the changes stay pending). */
+static enpi_batch_t *batch_with_nodes(enpi_pipeline_t *p)
+{
+    node_pack_t np;
+    enpi_batch_t *b;
+    size_t head = align_up(sizeof(*b)), extra = 0;
+
+    memset(&np, 0, sizeof(np));
+    if (p->sp != NULL && enpi_sparkplug_changes_pending(p->sp) > 0) {
+        if (enpi_sparkplug_changes(p->sp, node_pack_cb, &np) != 0)
+            return NULL;
+        extra = np.n * sizeof(enpi_node_snapshot_t) + np.bytes;
+    }
+    b = calloc(1, head + extra);
+    if (b == NULL || np.n == 0)
+        return b;
+    np.nodes = (enpi_node_snapshot_t *)((unsigned char *)b + head);
+    np.data = (uint8_t *)(np.nodes + np.n);
+    np.n_cap = np.n;
+    np.bytes_cap = np.bytes;
+    np.n = 0;
+    np.bytes = 0;
+    if (enpi_sparkplug_changes(p->sp, node_pack_cb, &np) != 0) {
+        free(b);
+        return NULL;
+    }
+    b->nodes = np.nodes;
+    b->n_nodes = np.n;
+    return b;
 }
 
 /* Fills the meter snapshots; on failure frees what it made. */
@@ -811,7 +1071,7 @@ static int snapshot_meters(enpi_pipeline_t *p, enpi_batch_t *b)
 
 int enpi_pipeline_take_batch(enpi_pipeline_t *p, enpi_batch_t **out)
 {
-    enpi_batch_t *b = calloc(1, sizeof(*b));
+    enpi_batch_t *b = batch_with_nodes(p);
     enpi_acc_entry_t *e;
     unknown_t *u, *tmp;
     size_t k = 0;
@@ -858,6 +1118,8 @@ int enpi_pipeline_take_batch(enpi_pipeline_t *p, enpi_batch_t **out)
     p->n_unknown = 0;
     p->unknown_overflow = 0;
     p->inbox_moved = false;
+    if (p->sp != NULL)
+        enpi_sparkplug_changes_done(p->sp);
     *out = b;
     return 0;
 }

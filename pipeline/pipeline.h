@@ -10,6 +10,13 @@
  * full state of every meter that changed, unknown-meter sightings, and how far through the
  * inbox the batch reaches. Storage turns one batch into one atomic write.
  *
+ * Sparkplug B inputs (`format: sparkplug`) go through the stateful host of sparkplug.h:
+ * what NBIRTH/DBIRTH taught each edge node travels in the batches (enpi_node_snapshot_t)
+ * and is loaded back at start-up with enpi_pipeline_restore_sparkplug(), so replaying the
+ * inbox after a crash resolves aliases exactly as the first pass did. NDEATH/DDEATH mark
+ * the edge node's or device's meters dead (enpi_meter_state_t.dead_since_ms). Rebirth
+ * requests wait in a bounded outbox for the daemon to publish (enpi_pipeline_take_outbox).
+ *
  * DESIGN: single-threaded. The loop thread owns the pipeline; a batch, once taken, is a
  * self-contained value that another thread (the commit worker) may read and then free.
  */
@@ -21,6 +28,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "sparkplug.h"
 
 /* Why a message or reading was not applied (SPEC §4 plus the arithmetic's own). */
 typedef enum {
@@ -65,6 +73,9 @@ typedef struct {
      * (enpi_pipeline_restore), so its allocation size does not matter. */
     int64_t *recent_ts;
     size_t n_recent;
+    /* Sparkplug: arrival time of the NDEATH/DDEATH that declared this meter's edge node or
+     * device dead; 0 = alive. Cleared by the meter's next accepted reading. */
+    int64_t dead_since_ms;
 } enpi_meter_state_t;
 
 /* Deep copy (recent_ts duplicated). Returns 0 or ENPI_ENOMEM. */
@@ -102,6 +113,18 @@ typedef struct {
     int64_t last_seen_ms;
 } enpi_unknown_delta_t;
 
+/*
+ * The learned state of one Sparkplug edge node (sparkplug.h "Persistence"), to be stored
+ * under its key in the same write as the rest of the batch. It lives inside the batch's
+ * own allocation (see enpi_batch_t.nodes): never free its pointers separately.
+ */
+typedef struct {
+    const char *key;      /* "group/node", NUL-terminated */
+    const uint8_t *state; /* serialized store.proto SparkplugNode; NULL: the node is no
+                             longer born, delete its stored record */
+    size_t state_len;
+} enpi_node_snapshot_t;
+
 /* One commit's worth of work. Self-contained: owns every string and array in it. */
 typedef struct {
     enpi_rollup_delta_t *rollups;
@@ -114,6 +137,12 @@ typedef struct {
                                   0 = nothing ingested yet; never decreases between batches */
     uint64_t unknown_overflow; /* sightings of unknown ids beyond the ENPI_UNKNOWN_MAX
                                   listed in `unknown` (counted, not named) */
+    /* Sparkplug edge nodes whose learned state changed, at most one per key. A batch from
+     * enpi_pipeline_take_batch() holds this array and every key and state it points to in
+     * the same allocation as the enpi_batch_t itself, so enpi_batch_free() releases them
+     * with the struct; a caller-built batch points them wherever it likes. */
+    enpi_node_snapshot_t *nodes;
+    size_t n_nodes;
 } enpi_batch_t;
 
 void enpi_batch_free(enpi_batch_t *b);
@@ -147,6 +176,19 @@ size_t enpi_pipeline_filters(const enpi_pipeline_t *p, const char *const **filte
 int enpi_pipeline_restore(enpi_pipeline_t *p, const char *meter_id, const enpi_meter_state_t *st);
 
 /*
+ * Loads the stored learned state of one Sparkplug edge node (a batch's
+ * enpi_node_snapshot_t as storage kept it; key "group/node" NUL-terminated, state copied).
+ * Call at start-up for every stored node, after enpi_pipeline_restore of the meter states
+ * and before replaying the inbox. Returns 0; ENPI_ENOENT when no input has format
+ * sparkplug (ignored: the record stays in the store); ENPI_EINVAL for a malformed key;
+ * ENPI_EPARSE when the state does not decode (the node will be asked to rebirth, and the
+ * next batch deletes the record); ENPI_EFULL, ENPI_ENOMEM (see
+ * enpi_sparkplug_import_node). None of these need stop the daemon: log and go on.
+ */
+int enpi_pipeline_restore_sparkplug(enpi_pipeline_t *p, const char *key, const void *state,
+                                    size_t state_len);
+
+/*
  * Ingests one message, identified by its inbox sequence number (strictly increasing across
  * calls). Rejects are counted (stats, the meter's state, unknown table) and logged at a
  * limited rate; nothing here fails the caller. `arrival_ms` is the wall clock when the
@@ -171,17 +213,60 @@ void enpi_pipeline_ingest(enpi_pipeline_t *p, uint64_t seq, const char *topic, s
 int enpi_pipeline_apply(enpi_pipeline_t *p, const char *meter_id, size_t id_len, int64_t ts_ms,
                         double raw_value, int64_t arrival_ms, enpi_reject_t *reason);
 
-/* True when anything happened since the last batch was taken (including inbox progress). */
+/* True when anything happened since the last batch was taken (including inbox progress
+ * and Sparkplug node state to store). */
 bool enpi_pipeline_dirty(const enpi_pipeline_t *p);
 
 /* Number of rollup deltas pending (to commit early when a batch grows large). */
 size_t enpi_pipeline_pending(const enpi_pipeline_t *p);
 
 /* Moves the accumulated increments into a new batch (caller frees with enpi_batch_free)
- * and starts a fresh accumulation. Returns 0 or ENPI_ENOMEM (pipeline unchanged then). */
+ * and starts a fresh accumulation. The batch also carries the Sparkplug edge nodes whose
+ * learned state changed since the previous batch (their state as of now, i.e. after the
+ * batch's last message); once taken they count as stored, so a failed commit must be
+ * retried with the same batch. Returns 0 or ENPI_ENOMEM (pipeline unchanged then). */
 int enpi_pipeline_take_batch(enpi_pipeline_t *p, enpi_batch_t **out);
 
 const enpi_pipeline_stats_t *enpi_pipeline_stats(const enpi_pipeline_t *p);
+
+/* Copies the Sparkplug host's counters (sparkplug.h) into *out and returns true; false
+ * (and *out zeroed) when no input has format sparkplug. Its parse_errors and bad_ids are
+ * also counted in the pipeline's rejects (parse_error, bad_meter_id). */
+bool enpi_pipeline_sparkplug_stats(const enpi_pipeline_t *p, enpi_sparkplug_stats_t *out);
+
+/* ---- outbox: MQTT messages the pipeline wants published (Sparkplug rebirth requests) ---- */
+
+#define ENPI_OUTBOX_MAX 1024        /* messages kept; when full the oldest is dropped */
+#define ENPI_OUTBOUND_TOPIC_MAX 160 /* topic bytes including the NUL */
+#define ENPI_OUTBOUND_PAYLOAD_MAX 64
+
+typedef struct {
+    char topic[ENPI_OUTBOUND_TOPIC_MAX]; /* NUL-terminated */
+    size_t topic_len;
+    uint8_t payload[ENPI_OUTBOUND_PAYLOAD_MAX];
+    size_t payload_len;
+    int qos;     /* 0 for rebirth requests (NCMD) */
+    bool retain; /* false for rebirth requests */
+} enpi_outbound_t;
+
+/*
+ * Hands over the queued messages, oldest first, and empties the outbox. *msgs_out points
+ * to an array owned by the pipeline, valid until the next call or enpi_pipeline_free;
+ * returns how many it holds (0: *msgs_out may be NULL). Loop thread. A Sparkplug rebirth
+ * request (sparkplug.h) is the NCMD "Node Control/Rebirth" = true to
+ * "spBv1.0/<group>/NCMD/<node>", stamped with the arrival time of the message that
+ * caused it, to be published with the given qos and retain flag. While nothing takes
+ * them (start-up replay, broker down) the outbox keeps the newest ENPI_OUTBOX_MAX.
+ */
+size_t enpi_pipeline_take_outbox(enpi_pipeline_t *p, enpi_outbound_t **msgs_out);
+
+typedef struct {
+    uint64_t queued;  /* messages queued since creation */
+    uint64_t dropped; /* dropped, oldest first, because the outbox was full */
+    size_t pending;   /* waiting now */
+} enpi_outbox_stats_t;
+
+void enpi_pipeline_outbox_stats(const enpi_pipeline_t *p, enpi_outbox_stats_t *out);
 
 /* The live state of a configured meter (NULL for an unknown id): for `enpi`-like views,
  * tests, and carrying states into a pipeline rebuilt on reload (copy it with

@@ -14,6 +14,11 @@
  * protobuf-c unpacks into an arena owned by the enpi_sparkplug_t (bump allocation, free is
  * a no-op, reset after each message, one block of at most ARENA_KEEP kept), so the steady
  * state of data messages calls no malloc at all; only births allocate (their metrics).
+ *
+ * Persistence: nodes whose birth state changed sit in a second list (`changed`, oldest
+ * first) until enpi_sparkplug_changes_done(); `persisted` says whether the store holds
+ * (or is about to hold) a record of the node. The node table evicts only unborn nodes
+ * without a record, so a pending deletion can never be lost with its node.
  */
 #include <math.h>
 #include <stddef.h>
@@ -26,9 +31,13 @@
 #include "enpi_error.h"
 #include "sparkplug.h"
 #include "sparkplug_b.pb-c.h"
+#include "store.pb-c.h"
 
 typedef Enpi__Sparkplug__V1__Payload sp_payload_t;
 typedef Enpi__Sparkplug__V1__Payload__Metric sp_pmetric_t;
+typedef Enpi__Store__V1__SparkplugNode rec_node_t;
+typedef Enpi__Store__V1__SparkplugDevice rec_device_t;
+typedef Enpi__Store__V1__SparkplugMetric rec_metric_t;
 
 #define NS "spBv1.0"
 #define REBIRTH_METRIC "Node Control/Rebirth"
@@ -96,6 +105,10 @@ typedef struct sp_node {
     uint64_t bdseq;   /* bdSeq of the NBIRTH */
     bool has_rebirth; /* a rebirth was requested at last_rebirth_ms */
     int64_t last_rebirth_ms;
+    bool changed;   /* in s->changed: birth state changed since changes_done */
+    bool persisted; /* the store holds (or will hold) a record of this node */
+    struct sp_node *prev_changed;
+    struct sp_node *next_changed;
     char *group; /* NUL-terminated copies for rebirth_cb, in names */
     char *node;
     char names[PREFIX_MAX + 1];
@@ -123,6 +136,9 @@ struct enpi_sparkplug {
     size_t n_metrics;       /* over all nodes, devices included */
     sp_node_t *unborn_head; /* oldest first */
     sp_node_t *unborn_tail;
+    sp_node_t *changed_head; /* oldest change first */
+    sp_node_t *changed_tail;
+    size_t n_changed;
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -412,10 +428,44 @@ static void node_kill(enpi_sparkplug_t *s, sp_node_t *n)
     }
 }
 
+/* Records that the node's persistent state changed (its next changes() reports it). */
+static void node_changed(enpi_sparkplug_t *s, sp_node_t *n)
+{
+    if (n->changed)
+        return;
+    n->changed = true;
+    n->prev_changed = s->changed_tail;
+    n->next_changed = NULL;
+    if (s->changed_tail != NULL)
+        s->changed_tail->next_changed = n;
+    else
+        s->changed_head = n;
+    s->changed_tail = n;
+    s->n_changed++;
+}
+
+static void changed_remove(enpi_sparkplug_t *s, sp_node_t *n)
+{
+    if (!n->changed)
+        return;
+    if (n->prev_changed != NULL)
+        n->prev_changed->next_changed = n->next_changed;
+    else
+        s->changed_head = n->next_changed;
+    if (n->next_changed != NULL)
+        n->next_changed->prev_changed = n->prev_changed;
+    else
+        s->changed_tail = n->prev_changed;
+    n->prev_changed = n->next_changed = NULL;
+    n->changed = false;
+    s->n_changed--;
+}
+
 static void node_free(enpi_sparkplug_t *s, sp_node_t *n)
 {
     node_kill(s, n);
     unborn_remove(s, n);
+    changed_remove(s, n);
     HASH_DELETE(hh, s->nodes, n);
     s->n_nodes--;
     free(n);
@@ -442,7 +492,8 @@ static sp_node_t *node_find(const enpi_sparkplug_t *s, const sp_topic_t *t)
 
 /*
  * Finds the topic's node, creating it (unborn) when absent. With a full table the oldest
- * unborn node is evicted; when every node is born, *out is NULL and nodes_full counts it.
+ * unborn node without a stored record is evicted; when there is none (every node is born,
+ * or dead with its record's deletion pending), *out is NULL and nodes_full counts it.
  * Returns 0 or ENPI_ENOMEM.
  */
 static int node_get(enpi_sparkplug_t *s, const sp_topic_t *t, sp_node_t **out)
@@ -454,11 +505,15 @@ static int node_get(enpi_sparkplug_t *s, const sp_topic_t *t, sp_node_t **out)
     if (n != NULL)
         return 0;
     if (s->n_nodes >= s->opt.max_nodes) {
-        if (s->unborn_head == NULL) {
+        sp_node_t *victim = s->unborn_head;
+
+        while (victim != NULL && victim->persisted)
+            victim = victim->next_unborn;
+        if (victim == NULL) {
             s->stats.nodes_full++;
             return 0;
         }
-        node_free(s, s->unborn_head);
+        node_free(s, victim);
     }
     n = calloc(1, sizeof(*n));
     if (n == NULL)
@@ -817,6 +872,7 @@ static int on_nbirth(enpi_sparkplug_t *s, const sp_topic_t *t, const sp_payload_
     rc = node_get(s, t, &n);
     if (rc != 0 || n == NULL)
         return rc;
+    node_changed(s, n);
     node_kill(s, n); /* a rebirth replaces everything the node declared */
     unborn_remove(s, n);
     n->born = true;
@@ -842,6 +898,8 @@ static void on_ndeath(enpi_sparkplug_t *s, const sp_topic_t *t, const sp_payload
         return;
     }
     if (n != NULL) {
+        if (n->born)
+            node_changed(s, n);
         node_kill(s, n);
         n->has_seq = false;
     }
@@ -880,6 +938,7 @@ static int on_dbirth(enpi_sparkplug_t *s, const sp_topic_t *t, const sp_payload_
     if (n == NULL || !n->born)
         return before_birth(s, t, n, arrival_ms);
     gap = seq_check(s, n, p);
+    node_changed(s, n);
     rc = device_create(s, n, t, &dev);
     if (rc == 0 && dev != NULL) {
         rc = birth_learn(s, n, dev, p, cb, ctx);
@@ -903,8 +962,10 @@ static void on_ddeath(enpi_sparkplug_t *s, const sp_topic_t *t, const sp_payload
 
         if (seq_check(s, n, p))
             request_rebirth(s, n, arrival_ms);
-        if (dev != NULL)
+        if (dev != NULL) {
+            node_changed(s, n);
             device_free(s, n, dev);
+        }
     }
     s->stats.deaths++;
     if (s->opt.death_cb != NULL) {
@@ -1089,6 +1150,314 @@ bool enpi_sparkplug_node_born(const enpi_sparkplug_t *s, const char *group, cons
 size_t enpi_sparkplug_node_count(const enpi_sparkplug_t *s)
 {
     return s->n_nodes;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Persistence: a node's learned state <-> store.proto SparkplugNode */
+
+/* The message borrows the metric's name; protobuf-c only reads it while packing. */
+static void rec_metric_fill(const sp_metric_t *m, rec_metric_t *r)
+{
+    enpi__store__v1__sparkplug_metric__init(r);
+    if (m->has_name) {
+        r->has_name = 1;
+        r->name.data = (uint8_t *)(m->id + m->name_off);
+        r->name.len = m->id_len - m->name_off;
+    }
+    if (m->has_alias) {
+        r->has_alias = 1;
+        r->alias = m->alias;
+    }
+    r->datatype = m->datatype;
+}
+
+/* Fills ptrs[0..sc->n_metrics) in birth order (the scope's list holds them newest first),
+ * so that an import learns them in the same order as the births did. */
+static void rec_scope_fill(const sp_scope_t *sc, rec_metric_t *slots, rec_metric_t **ptrs)
+{
+    size_t i = sc->n_metrics;
+    const sp_metric_t *m;
+
+    for (m = sc->all; m != NULL && i > 0; m = m->next) {
+        i--;
+        rec_metric_fill(m, &slots[i]);
+        ptrs[i] = &slots[i];
+    }
+}
+
+/* Serializes a born node into *out (malloc'd, caller frees). Returns 0 or ENPI_ENOMEM. */
+static int node_export(const sp_node_t *n, uint8_t **out, size_t *len_out)
+{
+    rec_node_t rec = ENPI__STORE__V1__SPARKPLUG_NODE__INIT;
+    size_t n_dev = HASH_CNT(hh, n->devices), n_met = n->root.n_metrics, off, j = 0, len;
+    rec_metric_t *slots = NULL, **ptrs = NULL;
+    rec_device_t *devs = NULL, **dptrs = NULL;
+    sp_scope_t *dev, *tmp;
+    uint8_t *buf;
+    int rc = ENPI_ENOMEM;
+
+    HASH_ITER(hh, n->devices, dev, tmp)
+    {
+        n_met += dev->n_metrics;
+    }
+    slots = calloc(n_met ? n_met : 1, sizeof(*slots));
+    ptrs = calloc(n_met ? n_met : 1, sizeof(*ptrs));
+    devs = calloc(n_dev ? n_dev : 1, sizeof(*devs));
+    dptrs = calloc(n_dev ? n_dev : 1, sizeof(*dptrs));
+    if (slots == NULL || ptrs == NULL || devs == NULL || dptrs == NULL)
+        goto free_arrays;
+    rec.incomplete = n->incomplete;
+    rec.has_seq = n->has_seq;
+    rec.next_seq = n->next_seq;
+    rec.has_bdseq = n->has_bdseq;
+    rec.bdseq = n->bdseq;
+    rec_scope_fill(&n->root, slots, ptrs);
+    rec.metrics = ptrs;
+    rec.n_metrics = n->root.n_metrics;
+    off = n->root.n_metrics;
+    HASH_ITER(hh, n->devices, dev, tmp)
+    {
+        rec_device_t *d = &devs[j];
+
+        enpi__store__v1__sparkplug_device__init(d);
+        d->id.data = (uint8_t *)dev->prefix + n->root.prefix_len;
+        d->id.len = dev->prefix_len - n->root.prefix_len - 1; /* without the final '/' */
+        rec_scope_fill(dev, slots + off, ptrs + off);
+        d->metrics = ptrs + off;
+        d->n_metrics = dev->n_metrics;
+        off += dev->n_metrics;
+        dptrs[j++] = d;
+    }
+    rec.devices = dptrs;
+    rec.n_devices = j;
+    len = enpi__store__v1__sparkplug_node__get_packed_size(&rec);
+    buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        goto free_arrays;
+    *len_out = enpi__store__v1__sparkplug_node__pack(&rec, buf);
+    *out = buf;
+    rc = 0;
+free_arrays:
+    free(slots);
+    free(ptrs);
+    free(devs);
+    free(dptrs);
+    return rc;
+}
+
+/* Splits a node key "group/node" as a topic gives it: both parts non-empty, no '/' in
+ * either, no NUL, short enough for meter ids (as enpi_sparkplug_ingest requires). */
+static bool key_split(const char *key, size_t key_len, sp_topic_t *t)
+{
+    const char *slash;
+
+    if (key_len == 0 || key_len + 1 > PREFIX_MAX || memchr(key, '\0', key_len) != NULL)
+        return false;
+    slash = memchr(key, '/', key_len);
+    if (slash == NULL)
+        return false;
+    memset(t, 0, sizeof(*t));
+    t->group = key;
+    t->group_len = (size_t)(slash - key);
+    t->node = slash + 1;
+    t->node_len = key_len - t->group_len - 1;
+    return t->group_len > 0 && t->node_len > 0 && memchr(t->node, '/', t->node_len) == NULL;
+}
+
+static bool rec_metric_valid(const rec_metric_t *r)
+{
+    return !r->has_name || r->name.len == 0 || memchr(r->name.data, '\0', r->name.len) == NULL;
+}
+
+/* Everything an import would have to refuse halfway, checked before any state changes. */
+static bool rec_valid(const rec_node_t *rec, size_t key_len)
+{
+    size_t i, k;
+
+    for (i = 0; i < rec->n_metrics; i++)
+        if (!rec_metric_valid(rec->metrics[i]))
+            return false;
+    for (i = 0; i < rec->n_devices; i++) {
+        const rec_device_t *d = rec->devices[i];
+
+        /* "group/node/device/" must fit a scope prefix, as for a DBIRTH topic */
+        if (d->id.len == 0 || key_len + 1 + d->id.len + 1 > PREFIX_MAX ||
+            memchr(d->id.data, '/', d->id.len) != NULL ||
+            memchr(d->id.data, '\0', d->id.len) != NULL)
+            return false;
+        for (k = 0; k < d->n_metrics; k++)
+            if (!rec_metric_valid(d->metrics[k]))
+                return false;
+    }
+    return true;
+}
+
+/* Learns one stored metric into sc as a birth would. Returns 0 or ENPI_ENOMEM. */
+static int import_metric(enpi_sparkplug_t *s, sp_node_t *n, sp_scope_t *sc, const rec_metric_t *r)
+{
+    sp_pmetric_t pm = ENPI__SPARKPLUG__V1__PAYLOAD__METRIC__INIT;
+    char name[ENPI_SPARKPLUG_ID_MAX + 1];
+    sp_metric_t *m;
+
+    if (r->has_name && r->name.len <= ENPI_SPARKPLUG_ID_MAX) {
+        if (r->name.len > 0)
+            memcpy(name, r->name.data, r->name.len);
+        name[r->name.len] = '\0';
+        pm.name = name;
+    }
+    pm.has_alias = r->has_alias;
+    pm.alias = r->alias;
+    pm.has_datatype = 1;
+    pm.datatype = r->datatype;
+    return metric_learn(s, n, sc, &pm, &m);
+}
+
+/* Fills a freshly killed node n from rec. Returns 0 or ENPI_ENOMEM (partly filled). */
+static int import_fill(enpi_sparkplug_t *s, sp_node_t *n, sp_topic_t *t, const rec_node_t *rec)
+{
+    size_t i, k;
+    int rc;
+
+    unborn_remove(s, n);
+    n->born = true;
+    n->incomplete = rec->incomplete; /* learning below may only add to it */
+    n->has_seq = rec->has_seq;
+    n->next_seq = (uint8_t)(rec->next_seq & 0xff);
+    n->has_bdseq = rec->has_bdseq;
+    n->bdseq = rec->bdseq;
+    n->has_rebirth = false;
+    for (i = 0; i < rec->n_metrics; i++)
+        if ((rc = import_metric(s, n, &n->root, rec->metrics[i])) != 0)
+            return rc;
+    for (i = 0; i < rec->n_devices; i++) {
+        const rec_device_t *d = rec->devices[i];
+        sp_scope_t *dev;
+
+        t->device = (const char *)d->id.data;
+        t->device_len = d->id.len;
+        if ((rc = device_create(s, n, t, &dev)) != 0)
+            return rc;
+        if (dev == NULL)
+            continue; /* a limit refused it: counted, node incomplete */
+        for (k = 0; k < d->n_metrics; k++)
+            if ((rc = import_metric(s, n, dev, d->metrics[k])) != 0)
+                return rc;
+    }
+    return 0;
+}
+
+/* A stored record that cannot be used: leave the node unborn and have the next changes()
+ * report the record deleted. Best effort (no room, no memory: the record stays). */
+static void import_forget(enpi_sparkplug_t *s, const sp_topic_t *t)
+{
+    sp_node_t *n;
+
+    if (node_get(s, t, &n) != 0 || n == NULL)
+        return;
+    node_kill(s, n);
+    n->persisted = true;
+    node_changed(s, n);
+}
+
+int enpi_sparkplug_import_node(enpi_sparkplug_t *s, const char *key, size_t key_len,
+                               const void *state, size_t state_len)
+{
+    static const uint8_t empty[1] = {0};
+    sp_topic_t t;
+    rec_node_t *rec;
+    sp_node_t *n;
+    int rc;
+
+    if (!key_split(key, key_len, &t))
+        return ENPI_EINVAL;
+    rec = enpi__store__v1__sparkplug_node__unpack(&s->allocator, state_len,
+                                                  state_len > 0 ? state : empty);
+    if (rec == NULL) {
+        rc = s->arena_failed ? ENPI_ENOMEM : ENPI_EPARSE;
+        arena_reset(s);
+        import_forget(s, &t);
+        return rc;
+    }
+    if (!rec_valid(rec, key_len)) {
+        rc = ENPI_EPARSE;
+        import_forget(s, &t);
+        goto free_rec;
+    }
+    rc = node_get(s, &t, &n);
+    if (rc == 0 && n == NULL)
+        rc = ENPI_EFULL;
+    if (rc != 0)
+        goto free_rec;
+    node_kill(s, n);
+    rc = import_fill(s, n, &t, rec);
+    if (rc != 0) {
+        node_kill(s, n); /* unborn; the record is deleted by the next changes */
+        n->persisted = true;
+        node_changed(s, n);
+        goto free_rec;
+    }
+    n->persisted = true;
+    s->stats.nodes_imported++;
+free_rec:
+    enpi__store__v1__sparkplug_node__free_unpacked(rec, &s->allocator);
+    arena_reset(s);
+    return rc;
+}
+
+int enpi_sparkplug_export_node(const enpi_sparkplug_t *s, const char *key, size_t key_len,
+                               uint8_t **state_out, size_t *len_out)
+{
+    sp_topic_t t;
+    sp_node_t *n;
+
+    if (!key_split(key, key_len, &t))
+        return ENPI_ENOENT;
+    n = node_find(s, &t);
+    if (n == NULL || !n->born)
+        return ENPI_ENOENT;
+    return node_export(n, state_out, len_out);
+}
+
+size_t enpi_sparkplug_changes_pending(const enpi_sparkplug_t *s)
+{
+    return s->n_changed;
+}
+
+int enpi_sparkplug_changes(const enpi_sparkplug_t *s, enpi_sparkplug_node_cb cb, void *ctx)
+{
+    const sp_node_t *n;
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    for (n = s->changed_head; n != NULL; n = n->next_changed) {
+        size_t klen = n->root.prefix_len - 1; /* "group/node" without the final '/' */
+
+        if (n->born) {
+            rc = node_export(n, &buf, &len);
+            if (rc != 0)
+                return rc;
+            rc = cb(ctx, n->root.prefix, klen, buf, len);
+            free(buf);
+        } else if (n->persisted) {
+            rc = cb(ctx, n->root.prefix, klen, NULL, 0);
+        } else {
+            continue; /* born and dead again before anything was stored */
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void enpi_sparkplug_changes_done(enpi_sparkplug_t *s)
+{
+    while (s->changed_head != NULL) {
+        sp_node_t *n = s->changed_head;
+
+        n->persisted = n->born;
+        changed_remove(s, n);
+    }
 }
 
 int enpi_sparkplug_rebirth_topic(const char *group, const char *node, char *buf, size_t cap,

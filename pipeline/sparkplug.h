@@ -59,9 +59,23 @@
  * without limit). Payload size is bounded by the caller (the pipeline refuses payloads
  * over ENPI_PAYLOAD_MAX before any decoder runs).
  *
- * State is in memory only: it is not persisted, so after a restart (or when births were
- * missed) the first data of each edge node counts as data_before_birth and triggers a
- * rebirth request.
+ * Persistence: what births taught must outlive a restart, because the births themselves
+ * were committed and left the inbox long ago. The host tracks which edge nodes' learned
+ * state changed (NBIRTH, DBIRTH, NDEATH, DDEATH - data messages never change it) and
+ * hands each one out, serialized as the SparkplugNode message of proto/store.proto, with
+ * enpi_sparkplug_changes(); the caller stores them with the batch of the same moment and
+ * then calls enpi_sparkplug_changes_done(). At start-up enpi_sparkplug_import_node()
+ * loads each stored node back. A record holds the node's metrics (name, alias, datatype,
+ * per device), bdSeq, the incomplete mark and the seq expected when it was taken. The seq
+ * is only as fresh as the node's last birth-state change (data after it moves the seq but
+ * is not persisted, to keep commits small), so after a restart the node's first message
+ * usually shows a seq gap: it is counted and asks for one rebirth, which also
+ * resynchronises a node that rebirthed while enpid was down. Only born nodes have
+ * records; a node that dies or whose record does not decode is deleted from the store by
+ * the next batch, and an unborn node whose record deletion is still pending is never
+ * evicted (so no deletion is lost). Edge nodes never born, and the rebirth rate limit,
+ * are not persisted: after a restart their first data counts as data_before_birth and
+ * asks for a rebirth.
  *
  * DESIGN: single-threaded. One thread (enpid's loop thread, inside the pipeline) owns an
  * enpi_sparkplug_t and calls everything on it; the callbacks run on that thread, inside
@@ -123,6 +137,7 @@ typedef struct {
     uint64_t readings;            /* readings handed to the reading callback */
     uint64_t nodes_full;          /* messages dropped: node table full of born nodes */
     uint64_t metrics_full;        /* birth metrics not learned: a metric limit reached */
+    uint64_t nodes_imported;      /* edge nodes loaded by enpi_sparkplug_import_node() */
 } enpi_sparkplug_stats_t;
 
 typedef struct enpi_sparkplug enpi_sparkplug_t;
@@ -158,6 +173,56 @@ bool enpi_sparkplug_node_born(const enpi_sparkplug_t *s, const char *group, cons
 
 /* Edge nodes currently tracked (born or not). */
 size_t enpi_sparkplug_node_count(const enpi_sparkplug_t *s);
+
+/* ---- persistence of the learned state (see "Persistence" above) ---- */
+
+/* One edge node's persistent state: key "group/node" (key_len bytes, not NUL-terminated);
+ * state the serialized SparkplugNode, or NULL (state_len 0) when the node is no longer
+ * born and its stored record is to be deleted. Pointers valid only during the call.
+ * Returns 0 to go on, nonzero to stop. */
+typedef int (*enpi_sparkplug_node_cb)(void *ctx, const char *key, size_t key_len,
+                                      const uint8_t *state, size_t state_len);
+
+/* An upper bound of the edge nodes enpi_sparkplug_changes() would report (0: none). */
+size_t enpi_sparkplug_changes_pending(const enpi_sparkplug_t *s);
+
+/*
+ * Calls cb once per edge node whose persistent state changed since the last
+ * enpi_sparkplug_changes_done() (oldest change first), with its current state - so a
+ * caller that takes them together with the readings up to some message stores exactly
+ * the state after that message (seq aside). Nodes that were born and died again before
+ * anything was stored are left out. Changes nothing: call it again (e.g. after a failure)
+ * and it reports the same. Returns 0, ENPI_ENOMEM, or cb's nonzero return.
+ */
+int enpi_sparkplug_changes(const enpi_sparkplug_t *s, enpi_sparkplug_node_cb cb, void *ctx);
+
+/* The changes reported so far are saved (or will be, the caller retrying until they
+ * are): forget them. */
+void enpi_sparkplug_changes_done(enpi_sparkplug_t *s);
+
+/*
+ * Serializes the learned state of the edge node `key` ("group/node", key_len bytes) into
+ * *state_out (malloc'd; the caller frees it). Returns 0, ENPI_ENOENT when the node is not
+ * tracked or not born, or ENPI_ENOMEM.
+ */
+int enpi_sparkplug_export_node(const enpi_sparkplug_t *s, const char *key, size_t key_len,
+                               uint8_t **state_out, size_t *len_out);
+
+/*
+ * Loads a stored edge node (start-up, before any message): the node `key` ("group/node")
+ * becomes born with the metrics, devices, bdSeq, seq and incomplete mark of `state`,
+ * replacing whatever was known of it; no callback is called and nothing counts as a
+ * birth. Limits apply as to births (metrics beyond them: metrics_full, incomplete). The
+ * record counts as stored: it is not reported by enpi_sparkplug_changes() until a later
+ * message changes the node. Returns 0; ENPI_EINVAL for a key that is not "group/node" as
+ * a topic gives it (nothing changed); ENPI_EPARSE when state does not decode or holds an
+ * impossible device id or name (the node is left unborn and its record is reported as
+ * deleted by the next enpi_sparkplug_changes(), so its next data asks for a rebirth);
+ * ENPI_EFULL when the node table is full of born nodes; ENPI_ENOMEM (the node is left
+ * unborn).
+ */
+int enpi_sparkplug_import_node(enpi_sparkplug_t *s, const char *key, size_t key_len,
+                               const void *state, size_t state_len);
 
 /*
  * Writes the rebirth request topic "spBv1.0/<group>/NCMD/<node>" and a NUL into buf.

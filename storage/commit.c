@@ -6,11 +6,12 @@
  * with one multi-get for all the misses), the batch's increments for that window are
  * added (several for the same window are first summed, in batch order), and the sum is
  * put. Meter states are put whole; unknown meters add their counts and keep the newest
- * topic and time; the inbox below the batch's inbox_upto is deleted and Meta records the
- * new inbox_upto. All of it goes through a single rocksdb_write, so after a crash the
- * store holds either the whole batch or none of it, and the inbox holds exactly the
- * messages not yet reflected. The cache is updated only after the write succeeded, so a
- * failed commit leaves no trace and the same batch can simply be retried.
+ * topic and time; Sparkplug edge node states are put whole (or deleted); the inbox below
+ * the batch's inbox_upto is deleted and Meta records the new inbox_upto. All of it goes
+ * through a single rocksdb_write, so after a crash the store holds either the whole batch
+ * or none of it, and the inbox holds exactly the messages not yet reflected. The cache is
+ * updated only after the write succeeded, so a failed commit leaves no trace and the same
+ * batch can simply be retried.
  *
  * DESIGN: one commit at a time (the commit worker); it may run while other threads append
  * to the inbox (RocksDB orders the writes) or read.
@@ -250,6 +251,27 @@ static int put_meters(rocksdb_writebatch_t *wb, commit_ctx_t *cx, const enpi_bat
     return 0;
 }
 
+/* Sparkplug edge node states: opaque bytes under 's' + "group/node"; a snapshot without
+ * state deletes the node's record. */
+static int put_nodes(rocksdb_writebatch_t *wb, const enpi_batch_t *b)
+{
+    for (size_t i = 0; i < b->n_nodes; i++) {
+        const enpi_node_snapshot_t *n = &b->nodes[i];
+        uint8_t key[ENPI_KEY_METER_MAX];
+        size_t klen = enpi_store_key_sparkplug(key, n->key, n->key ? strlen(n->key) : 0);
+        if (klen == 0) {
+            log_err("storage: commit: sparkplug node %zu has an empty or too long key", i);
+            return ENPI_EINVAL;
+        }
+        if (n->state)
+            rocksdb_writebatch_put(wb, (const char *)key, klen, (const char *)n->state,
+                                   n->state_len);
+        else
+            rocksdb_writebatch_delete(wb, (const char *)key, klen);
+    }
+    return 0;
+}
+
 /* Unknown meters, like rollups, are stored as running totals: fold the batch's entries
  * per id (the last one's topic and time win), add the stored count, put. */
 typedef struct {
@@ -415,6 +437,8 @@ int enpi_store_commit(enpi_store_t *st, const enpi_batch_t *b)
         goto free_batch;
     if ((rc = put_unknown(st, wb, &cx, b)) != 0)
         goto free_batch;
+    if ((rc = put_nodes(wb, b)) != 0)
+        goto free_batch;
     sweeps = put_inbox_progress(st, wb, b->inbox_upto, &new_upto);
     if (rocksdb_writebatch_count(wb) == 0)
         goto free_batch;
@@ -435,9 +459,9 @@ int enpi_store_commit(enpi_store_t *st, const enpi_batch_t *b)
         st->inbox_swept = true;
     st->inbox_upto = new_upto;
     update_cache(st, &cx);
-    log_debug("storage: commit: %zu deltas in %zu windows, %zu meters, %zu unknown, inbox below "
-              "%llu; prepare %.1f ms, write %.1f ms, cache %.1f ms",
-              b->n_rollups, cx.n_work, b->n_meters, b->n_unknown,
+    log_debug("storage: commit: %zu deltas in %zu windows, %zu meters, %zu unknown, %zu "
+              "sparkplug nodes, inbox below %llu; prepare %.1f ms, write %.1f ms, cache %.1f ms",
+              b->n_rollups, cx.n_work, b->n_meters, b->n_unknown, b->n_nodes,
               (unsigned long long)st->inbox_upto, t_write - t_start, t_done - t_write,
               mono_ms() - t_done);
 

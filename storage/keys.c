@@ -91,6 +91,11 @@ size_t enpi_store_key_unknown(uint8_t *buf, const char *id, size_t id_len)
     return key_with_id(buf, ENPI_KEY_UNKNOWN, id, id_len);
 }
 
+size_t enpi_store_key_sparkplug(uint8_t *buf, const char *node_key, size_t len)
+{
+    return key_with_id(buf, ENPI_KEY_SPARKPLUG, node_key, len);
+}
+
 size_t enpi_store_key_inbox(uint8_t *buf, uint64_t seq)
 {
     buf[0] = ENPI_KEY_INBOX;

@@ -11,6 +11,7 @@
  *   rollup      'r' | res_code u32 BE | id_len u8 | id | window start i64 BE ^ sign bit
  *   meter state 'm' | id_len u8 | id
  *   unknown     'u' | id_len u8 | id
+ *   sparkplug   's' | key_len u8 | "group/node"   (a Sparkplug edge node's learned state)
  *   inbox       'i' | seq u64 BE
  *   meta        'c' | "meta"        (store.proto Meta)
  *   config      'c' | "config"      (the daemon's YAML text, raw)
@@ -30,6 +31,7 @@
 #define ENPI_KEY_UNKNOWN 'u'
 #define ENPI_KEY_INBOX 'i'
 #define ENPI_KEY_CONF 'c'
+#define ENPI_KEY_SPARKPLUG 's'
 
 #define ENPI_KEY_ID_MAX 255 /* the length prefix is one byte */
 #define ENPI_KEY_ROLLUP_PREFIX_MAX (1 + 4 + 1 + ENPI_KEY_ID_MAX)
@@ -53,6 +55,9 @@ size_t enpi_store_key_rollup_prefix(uint8_t *buf, uint32_t res_code, const char 
 size_t enpi_store_key_meter(uint8_t *buf, const char *id, size_t id_len);
 size_t enpi_store_key_unknown(uint8_t *buf, const char *id, size_t id_len);
 size_t enpi_store_key_inbox(uint8_t *buf, uint64_t seq); /* always ENPI_KEY_INBOX_LEN */
+/* A Sparkplug edge node's key: same layout and bounds as a meter state key (parse it with
+ * enpi_store_key_parse_id(..., ENPI_KEY_SPARKPLUG, ...)). */
+size_t enpi_store_key_sparkplug(uint8_t *buf, const char *node_key, size_t len);
 
 /* Parsers: true when key is a well-formed key of that kind. Pointers point into key. */
 bool enpi_store_key_parse_rollup(const uint8_t *key, size_t len, uint32_t *res_code,

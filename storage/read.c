@@ -1,6 +1,7 @@
 /*
  * read.c - the read side of the store, in either mode: one meter's state, every meter
- * state, the windows of one (meter, resolution) over a time range, unknown meters.
+ * state, the windows of one (meter, resolution) over a time range, unknown meters,
+ * Sparkplug edge node states.
  *
  * Scans bound their iterators with iterate_lower_bound/iterate_upper_bound so RocksDB
  * stops at the end of the range instead of reading into the next one. None of these
@@ -185,4 +186,30 @@ int enpi_store_unknown_meters(enpi_store_t *st, enpi_unknown_cb cb, void *ctx)
             break;
     }
     return range_close(&r, rc, "scanning unknown meters");
+}
+
+int enpi_store_sparkplug_nodes(enpi_store_t *st, enpi_sparkplug_node_record_cb cb, void *ctx)
+{
+    const uint8_t lower[1] = {ENPI_KEY_SPARKPLUG};
+    const uint8_t upper[1] = {ENPI_KEY_SPARKPLUG + 1};
+    range_iter_t r;
+    range_open(st, &r, lower, sizeof lower, upper, sizeof upper);
+    int rc = 0;
+    for (; rocksdb_iter_valid(r.it); rocksdb_iter_next(r.it)) {
+        size_t klen, vlen;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(r.it, &klen);
+        const char *v = rocksdb_iter_value(r.it, &vlen);
+        const char *id;
+        size_t id_len;
+        if (!enpi_store_key_parse_id(k, klen, ENPI_KEY_SPARKPLUG, &id, &id_len)) {
+            log_err("storage: malformed sparkplug node key of %zu bytes", klen);
+            rc = ENPI_EPARSE;
+            break;
+        }
+        char key[ENPI_KEY_ID_MAX + 1];
+        id_copy(key, id, id_len);
+        if ((rc = cb(ctx, key, v, vlen)) != 0)
+            break;
+    }
+    return range_close(&r, rc, "scanning sparkplug nodes");
 }

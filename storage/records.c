@@ -86,6 +86,7 @@ static void meter_to_pb(const enpi_meter_state_t *s, pb_meter_t *m)
     m->late = s->late;
     m->duplicates = s->duplicates;
     m->rejected = s->rejected;
+    m->dead_since_ms = s->dead_since_ms;
     if (s->recent_ts && s->n_recent > 0) {
         m->recent_ts = s->recent_ts;
         m->n_recent_ts = s->n_recent;
@@ -131,6 +132,7 @@ int enpi_store_rec_meter_decode(const void *data, size_t len, enpi_meter_state_t
     out->late = m->late;
     out->duplicates = m->duplicates;
     out->rejected = m->rejected;
+    out->dead_since_ms = m->dead_since_ms;
 free_message:
     enpi__store__v1__meter_state__free_unpacked(m, NULL);
     return rc;

@@ -1,6 +1,7 @@
 /*
- * storage.h - enpi's RocksDB store: rollups, meter state, unknown meters, the inbox of
- * messages not yet committed, and a copy of the daemon's configuration text.
+ * storage.h - enpi's RocksDB store: rollups, meter state, unknown meters, the learned
+ * state of Sparkplug edge nodes, the inbox of messages not yet committed, and a copy of
+ * the daemon's configuration text.
  *
  * The only module that includes rocksdb/c.h. Records are protobuf-c messages from
  * proto/store.proto. Keys (see keys.h) range-scan one meter's windows of one resolution
@@ -9,9 +10,9 @@
  * DESIGN: enpid opens the store PRIMARY. enpi_store_inbox_append() may be called from
  * any thread (Paho's receive thread) concurrently with enpi_store_commit(), which one
  * thread at a time calls (the commit worker); RocksDB serialises the writes. A commit is
- * one atomic WriteBatch: merged rollups, meter states, unknown meters, the inbox cleared
- * below the batch's inbox_upto. The CLI opens SECONDARY (rocksdb_open_as_secondary), which
- * is safe while enpid writes, and never writes.
+ * one atomic WriteBatch: merged rollups, meter states, unknown meters, Sparkplug edge node
+ * states, the inbox cleared below the batch's inbox_upto. The CLI opens SECONDARY
+ * (rocksdb_open_as_secondary), which is safe while enpid writes, and never writes.
  */
 #ifndef ENPI_STORAGE_H
 #define ENPI_STORAGE_H
@@ -75,7 +76,8 @@ int enpi_store_inbox_scan(enpi_store_t *st, uint64_t from, uint64_t to, enpi_inb
 
 /*
  * Applies one batch atomically: each rollup delta is added to the stored rollup of its
- * (meter, resolution, window), meter states replaced, unknown meters' counts added, inbox
+ * (meter, resolution, window), meter states replaced, unknown meters' counts added,
+ * Sparkplug edge node states replaced (or deleted, for a snapshot without state), inbox
  * messages below b->inbox_upto deleted. One caller at a time (keeps a cache of recent
  * rollups). On error nothing of the batch is written and the batch may be retried.
  * Several deltas of one batch for the same window are summed; a window's stored end is
@@ -122,6 +124,15 @@ typedef struct {
  * from the newest sighting. cb returns nonzero to stop (returned as is). */
 typedef int (*enpi_unknown_cb)(void *ctx, const enpi_unknown_meter_t *u);
 int enpi_store_unknown_meters(enpi_store_t *st, enpi_unknown_cb cb, void *ctx);
+
+/* Calls cb for every stored Sparkplug edge node state (enpi_node_snapshot_t of past
+ * batches), in key order: key "group/node" NUL-terminated, state the bytes as committed
+ * (store.proto SparkplugNode, for enpi_pipeline_restore_sparkplug). Both are valid only
+ * during the call. cb returns nonzero to stop (returned as is). Otherwise 0, ENPI_EIO, or
+ * ENPI_EPARSE for a malformed key. */
+typedef int (*enpi_sparkplug_node_record_cb)(void *ctx, const char *key, const void *state,
+                                             size_t state_len);
+int enpi_store_sparkplug_nodes(enpi_store_t *st, enpi_sparkplug_node_record_cb cb, void *ctx);
 
 /* ---- the configuration the daemon runs with, so `enpi --db DIR` needs no YAML file ---- */
 /* PRIMARY: replaces the stored text (synced). Returns 0, ENPI_EIO or ENPI_ESTATE. */

@@ -114,7 +114,7 @@ static int parse_args(int argc, char **argv, pub_opts_t *o)
         .meters = 10000,
         .per_facility = 10,
         .qos = 1,
-        .window = 20000,
+        .window = 1000,
         .t0_ms = 0,
         .step_ms = 60000,
     };

@@ -1,6 +1,6 @@
 /*
  * test_cli_rows.c - facility rows as sums of meter rollups, SEC, the watermark and
- * finality boundaries, and meter staleness.
+ * finality boundaries, and meter staleness (by age, and by a Sparkplug death).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -140,6 +140,20 @@ static void stale_after_twice_interval_or_an_hour(void **state)
     assert_true(enpi_cli_meter_stale(&cum, NULL, 0));
 }
 
+static void dead_meter_is_stale_until_it_reports(void **state)
+{
+    (void)state;
+    enpi_meter_cfg_t cum = {.reading = ENPI_READING_CUMULATIVE, .interval_ms = 0};
+    /* reported a minute ago, but its Sparkplug edge node died since */
+    enpi_meter_state_t s = {.has_state = true, .last_ts_ms = 100 * H, .dead_since_ms = 100 * H + 1};
+    assert_true(enpi_cli_meter_stale(&cum, &s, 100 * H + 60000));
+    s.dead_since_ms = 0; /* its next accepted reading cleared the mark */
+    assert_false(enpi_cli_meter_stale(&cum, &s, 100 * H + 60000));
+    /* dead and silent: stale by both rules */
+    s.dead_since_ms = 100 * H + 1;
+    assert_true(enpi_cli_meter_stale(&cum, &s, 200 * H));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -149,6 +163,7 @@ int main(void)
         cmocka_unit_test(watermark_is_min_and_needs_every_meter),
         cmocka_unit_test(final_needs_strictly_later_reading_or_clock),
         cmocka_unit_test(stale_after_twice_interval_or_an_hour),
+        cmocka_unit_test(dead_meter_is_stale_until_it_reports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

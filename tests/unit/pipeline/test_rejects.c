@@ -2,7 +2,7 @@
  * test_rejects.c - SPEC §4's rejects through enpi_pipeline_ingest: every reason with its
  * boundary, what each counts (stats, the meter's state.rejected, the unknown table), that
  * a rejected reading changes no rollup, the number format, meter ids from the payload,
- * and payload formats not implemented yet.
+ * and that a truncated protobuf batch is a parse error.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -326,7 +326,7 @@ static void meter_ids_from_the_payload(void **state)
     enpi_pipeline_free(p);
 }
 
-static void formats_not_implemented_yet_are_parse_errors(void **state)
+static void a_truncated_protobuf_batch_is_a_parse_error(void **state)
 {
     enpi_pipeline_t *p = pipeline_from(cfg);
     const char *const *filters;
@@ -374,7 +374,7 @@ int main(void)
         cmocka_unit_test(arithmetic_rejects_through_ingest),
         cmocka_unit_test(number_payloads_are_stamped_on_arrival),
         cmocka_unit_test(meter_ids_from_the_payload),
-        cmocka_unit_test(formats_not_implemented_yet_are_parse_errors),
+        cmocka_unit_test(a_truncated_protobuf_batch_is_a_parse_error),
         cmocka_unit_test(creation_fails_cleanly_on_an_unknown_zone),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

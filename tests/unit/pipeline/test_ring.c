@@ -284,9 +284,10 @@ static void run_stress(size_t capacity)
     assert_int_equal(pthread_create(&prod, NULL, producer_main, &s), 0);
     assert_int_equal(pthread_join(prod, NULL), 0);
     assert_int_equal(pthread_join(cons, NULL), 0);
-    print_message("capacity %zu: %llu items, producer full %llu, consumer empty %llu, max size %zu\n",
-                  capacity, (unsigned long long)s.n, (unsigned long long)s.producer_full_spins,
-                  (unsigned long long)s.consumer_empty_spins, s.max_size_seen);
+    print_message(
+        "capacity %zu: %llu items, producer full %llu, consumer empty %llu, max size %zu\n",
+        capacity, (unsigned long long)s.n, (unsigned long long)s.producer_full_spins,
+        (unsigned long long)s.consumer_empty_spins, s.max_size_seen);
     if (s.errors != 0)
         fail_msg("%llu items out of order or corrupted, first at seq %llu",
                  (unsigned long long)s.errors, (unsigned long long)s.first_error_seq);
