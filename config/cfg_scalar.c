@@ -233,7 +233,7 @@ int enpi_cfg_fixed_ms(enpi_cfg_ctx_t *ctx, const enpi_cfg_node_t *v, const char 
         *out = 0;
         return 0;
     }
-    enpi_duration_t d;
+    enpi_duration_t d = {0, 0};
     rc = enpi_cfg_duration(ctx, v, what, &d);
     if (rc != 0)
         return rc;

@@ -9,7 +9,8 @@
  * is rare in JSON and protobuf payloads alike), at most MAX_RECORDS. Each record is one
  * message: its first byte picks the topic (low 4 bits, index into `topics`) and what
  * happens around it (bit 6: take a batch after it; bit 7: the clock jumps 31 days
- * first); the rest is the payload. The clock (arrival time) starts at
+ * first; bits 5-4 equal to 10, as in ' '..'/' and '`'..'o': a broker redelivery,
+ * ENPI_INGEST_REDELIVERED); the rest is the payload. The clock (arrival time) starts at
  * 2024-03-31T00:30Z, half an hour before Berlin's spring-forward, and moves 5 minutes per
  * message. So a seed reads like
  *   0{"ts":1711845000000,"value":1000}
@@ -99,14 +100,16 @@ static const char config_yaml[] =
     "      - { id: tasmota1, kind: energy, reading: cumulative }\n"
     "      - { id: pb1, kind: energy, reading: cumulative }\n";
 
-/* Indexed by the low 4 bits of a line's first byte. */
+/* Indexed by the low 4 bits of a record's first byte. */
 static const char *const topics[16] = {
-    "enpi/f1/em",      "enpi/f1/gas",  "enpi/f1/heat",
-    "enpi/f1/prod",    "enpi/f2/em",   "enpi/f2/steam",
-    "enpi/f3/em",      "enpi/f3/gas",  "bulk/site1",
-    "shellies/shelly1/emeter/0/total", "tele/tasmota1/SENSOR", "meters/pb1/pb",
-    "enpi/f9/nope",    "nomatch/x",    "enpi/f4/em",
-    "shellies/nope/emeter/0/total",
+    "enpi/f1/em",           "enpi/f1/gas",
+    "enpi/f1/heat",         "enpi/f1/prod",
+    "enpi/f2/em",           "enpi/f2/steam",
+    "enpi/f3/em",           "enpi/f3/gas",
+    "bulk/site1",           "shellies/shelly1/emeter/0/total",
+    "tele/tasmota1/SENSOR", "meters/pb1/pb",
+    "enpi/f9/nope",         "nomatch/x",
+    "enpi/f4/em",           "shellies/nope/emeter/0/total",
 };
 
 static enpi_config_t *cfg;
@@ -139,6 +142,8 @@ static void check_state(const char *id, const enpi_meter_state_t *st)
                    id, i);
 }
 
+/* Checks one batch against pipeline.h's promises (see the top of the file); aborts
+ * through FUZZ_CHECK at the first broken one. inbox_upto: the sequence it must reach. */
 static void check_batch(const enpi_batch_t *b, uint64_t inbox_upto)
 {
     long double *sum = calloc((b->n_meters ? b->n_meters : 1) * n_res, sizeof(*sum));
@@ -157,8 +162,7 @@ static void check_batch(const enpi_batch_t *b, uint64_t inbox_upto)
         const enpi_rollup_delta_t *d = &b->rollups[i];
         size_t r = 0;
 
-        FUZZ_CHECK(d->meter < b->n_meters, "rollup %zu: meter %u of %zu", i, d->meter,
-                   b->n_meters);
+        FUZZ_CHECK(d->meter < b->n_meters, "rollup %zu: meter %u of %zu", i, d->meter, b->n_meters);
         while (r < n_res && res_codes[r] != d->res_code)
             r++;
         FUZZ_CHECK(r < n_res, "rollup %zu: resolution code %#x not configured", i, d->res_code);
@@ -196,6 +200,7 @@ static void check_batch(const enpi_batch_t *b, uint64_t inbox_upto)
     free(mag);
 }
 
+/* Takes a batch, checks it and frees it; afterwards the pipeline must be clean. */
 static void take_and_check(enpi_pipeline_t *p, uint64_t inbox_upto)
 {
     enpi_batch_t *b = NULL;
@@ -256,7 +261,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (sel & 0x80)
                 arrival += 31 * DAY_MS;
             enpi_pipeline_ingest(p, next_seq, topics[sel & 0x0F], strlen(topics[sel & 0x0F]),
-                                 data + pos + 1, end - pos - 1, arrival);
+                                 data + pos + 1, end - pos - 1, arrival,
+                                 (sel & 0x30) == 0x20 ? ENPI_INGEST_REDELIVERED : 0);
             next_seq++;
             if (sel & 0x40)
                 take_and_check(p, next_seq);

@@ -27,11 +27,11 @@
 static const struct {
     const char *value, *ts, *id;
 } path_sets[] = {
-    {NULL, NULL, NULL},                                   /* "value", "ts" */
-    {"ENERGY.Total", "Time", NULL},                       /* Tasmota's SENSOR shape */
-    {"value", "ts", "meter_id"},                          /* ids from the payload */
-    {"a.b.c.d.e.f.g.h", "a.b.c.d.e.f.g.t", "meta.id"},    /* the deepest path allowed */
-    {"v", "v", "v"},                                      /* one member read three ways */
+    {NULL, NULL, NULL},                                /* "value", "ts" */
+    {"ENERGY.Total", "Time", NULL},                    /* Tasmota's SENSOR shape */
+    {"value", "ts", "meter_id"},                       /* ids from the payload */
+    {"a.b.c.d.e.f.g.h", "a.b.c.d.e.f.g.t", "meta.id"}, /* the deepest path allowed */
+    {"v", "v", "v"},                                   /* one member read three ways */
 };
 #define N_PATH_SETS (sizeof(path_sets) / sizeof(path_sets[0]))
 

@@ -88,8 +88,8 @@ static void check_number_text(const uint8_t *data, size_t size)
     copy = fuzz_strndup(data, size);
     want = strtod(copy, &end);
     FUZZ_CHECK(end == copy + size, "strtod stopped early on \"%s\"", copy);
-    FUZZ_CHECK(memcmp(&got, &want, sizeof(got)) == 0, "\"%s\": enpi %.17g, strtod %.17g", copy,
-               got, want);
+    FUZZ_CHECK(memcmp(&got, &want, sizeof(got)) == 0, "\"%s\": enpi %.17g, strtod %.17g", copy, got,
+               want);
     free(copy);
 }
 

@@ -40,10 +40,10 @@ static void on_reading_cb(void *ctx, const enpi_raw_reading_t *r)
 
 static bool civil_equal(const enpi_civil_t *a, const enpi_civil_t *b)
 {
-    return a->year == b->year && a->month == b->month && a->day == b->day &&
-           a->hour == b->hour && a->minute == b->minute && a->second == b->second &&
-           a->millis == b->millis && a->has_time == b->has_time &&
-           a->has_offset == b->has_offset && a->offset_s == b->offset_s;
+    return a->year == b->year && a->month == b->month && a->day == b->day && a->hour == b->hour &&
+           a->minute == b->minute && a->second == b->second && a->millis == b->millis &&
+           a->has_time == b->has_time && a->has_offset == b->has_offset &&
+           a->offset_s == b->offset_s;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -54,9 +54,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     fuzz_quiet_logs();
     FUZZ_CHECK(enpi_json_decoder_create(&decoder) == 0, "decoder_create");
-    FUZZ_CHECK(enpi_json_paths_init(&tasmota_paths, "ENERGY.Total", "Time", NULL, err,
-                                    sizeof(err)) == 0,
-               "paths: %s", err);
+    FUZZ_CHECK(
+        enpi_json_paths_init(&tasmota_paths, "ENERGY.Total", "Time", NULL, err, sizeof(err)) == 0,
+        "paths: %s", err);
     return 0;
 }
 
@@ -81,8 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(!got.r.malformed && got.r.id == NULL && !got.r.id_invalid,
                "a tasmota reading has no id of its own");
 
-    jrc = enpi_json_decode(decoder, &tasmota_paths, (const char *)data, size, on_reading_cb,
-                           &json);
+    jrc = enpi_json_decode(decoder, &tasmota_paths, (const char *)data, size, on_reading_cb, &json);
     if (jrc == ENPI_ENOMEM)
         return 0;
     FUZZ_CHECK(jrc == 0 && json.calls == 1, "json decoder: rc %d, %d readings", jrc, json.calls);
