@@ -1,4 +1,4 @@
-# scripts/deps.sh - the one list of Debian 12 packages enpi needs to build, test and demo,
+# scripts/deps.sh - the one list of Debian 12 packages enpi needs to build, test and demo
 # shellcheck shell=bash
 # and the function that installs whichever of them are missing. Sourced by scripts/test
 # and scripts/run-demo; not meant to be run on its own.
@@ -8,7 +8,7 @@ ENPI_DEPS=(
     libpaho-mqtt-dev libssl-dev libuv1-dev librocksdb-dev
     libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
     libsystemd-dev libyaml-dev libjson-c-dev libjsmn-dev uthash-dev libcmocka-dev
-    mosquitto mosquitto-clients python3 python3-paho-mqtt
+    mosquitto mosquitto-clients libmosquitto-dev python3 python3-paho-mqtt
 )
 
 # Runs a command as root: directly when we are root, else through sudo.

@@ -144,7 +144,7 @@ int main(int argc, char **argv)
             for (size_t k = i; k < end; k++)
                 enpi_pipeline_ingest(p, k, ms.arena + ms.topic_off[k], ms.topic_len[k],
                                      ms.arena + ms.payload_off[k], ms.payload_len[k],
-                                     ms.arrival[k]);
+                                     ms.arrival[k], 0);
             t_ingest += now_s() - t0;
             t0 = now_s();
             if (enpi_pipeline_take_batch(p, &b) != 0)
