@@ -1,5 +1,5 @@
-# scripts/deps.sh - the one list of Debian 12 packages enpi needs to build, test and demo
 # shellcheck shell=bash
+# scripts/deps.sh - the one list of Debian 12 packages enpi needs to build, test and demo,
 # and the function that installs whichever of them are missing. Sourced by scripts/test
 # and scripts/run-demo; not meant to be run on its own.
 
