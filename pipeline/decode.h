@@ -4,7 +4,10 @@
  *
  * A decoder only reports what the payload says. Deciding which meter a reading belongs
  * to, resolving a local time in the facility's zone and every SPEC §4 check that needs
- * the meter happen afterwards in the pipeline, so all formats share them. A new format
+ * the meter happen afterwards in the pipeline, so all formats share them (as do the
+ * arithmetic's bounds in meter.h: an amount above ENPI_MAX_AMOUNT = 1e15 after scale and
+ * to_kwh is implausible, an interval above ENPI_MAX_SPREAD_MS = 400 days re-bases the
+ * meter instead of being apportioned; a decoder hands such values on). A new format
  * plugs in as one more decoder behind the dispatch in pipeline.c producing these.
  */
 #ifndef ENPI_DECODE_H
@@ -65,13 +68,15 @@ int enpi_decode_number_text(const char *s, size_t len, double *out);
  * ReadingBatch; each Reading becomes one raw reading, in batch order. For meter vendors:
  * - meter_id: empty (or absent) takes the meter id from the topic (id NULL). A non-empty
  *   id is handed on as is (the pipeline checks it: 1..128 bytes of printable UTF-8); an id
- *   holding a NUL byte is marked id_invalid (bad_meter_id).
+ *   holding a NUL byte anywhere, the first byte included (so "\0" is not empty), is
+ *   marked id_invalid (bad_meter_id).
  * - timestamp_ms: milliseconds since the epoch, UTC. proto3 cannot tell an absent field
  *   from 0, so 0 (or absent) means "no timestamp": the arrival time stamps the reading.
  *   Any other value, negative included, is taken as written (the pipeline then rejects
  *   what is before 2000 or too far ahead).
  * - value: the raw reading (register or delta, in the meter's unit before `scale`). An
- *   absent value is 0, as proto3 defines; NaN and ±infinity are not finite (not_finite).
+ *   absent value is 0, as proto3 defines; NaN and ±infinity are not finite (not_finite);
+ *   a finite value whose amount exceeds 1e15 kWh (or units) is implausible (meter.h).
  *   So missing_value never arises from this format.
  * A payload that is not a well-formed ReadingBatch (truncated, a known field with the
  * wrong wire type, an invalid tag or length) is one parse error: ENPI_EPARSE, no

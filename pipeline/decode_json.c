@@ -8,7 +8,7 @@
  * "{\"a\":1,}" pass), so a validation pass over the tokens completes it: exactly one
  * separator between members and elements and none dangling, each object member a string
  * key with one value, each primitive a literal or a well-formed number, nesting at most
- * 64 deep, nothing but whitespace after the top-level value. (Raw control characters
+ * 64 deep, only whitespace before and after the top-level value. (Raw control characters
  * inside strings are tolerated.)
  */
 #include <limits.h>
@@ -478,9 +478,9 @@ int enpi_json_decode(enpi_json_decoder_t *d, const enpi_json_paths_t *paths, con
     t = d->toks;
     if ((t[0].type != JSMN_OBJECT && t[0].type != JSMN_ARRAY) || tok_skip(t, ntok, 0) != ntok)
         return ENPI_EPARSE;
-    for (size_t i = (size_t)t[0].end; i < len; i++)
-        if (payload[i] != ' ' && payload[i] != '\t' && payload[i] != '\r' && payload[i] != '\n')
-            return ENPI_EPARSE;
+    /* Only whitespace around the top-level value: jsmn skips a ',' or ':' before it. */
+    if (!gap_ok(payload, 0, t[0].start, 0) || !gap_ok(payload, t[0].end, (int)len, 0))
+        return ENPI_EPARSE;
     if (!value_ok(t, ntok, payload, 0, 0, &next) || next != ntok)
         return ENPI_EPARSE;
     if (t[0].type == JSMN_OBJECT) {

@@ -178,13 +178,18 @@ static void to_raw(const enpi_protobuf_decoder_t *d, const Enpi__V1__Reading *in
                    enpi_raw_reading_t *r)
 {
     memset(r, 0, sizeof(*r));
-    if (in->meter_id != NULL && in->meter_id[0] != '\0') {
+    if (in->meter_id != NULL) {
+        /* protobuf-c stores a string from the wire in length + 1 arena bytes; the default
+         * (absent) empty string is not in the arena (alloc 0). A larger allocation than
+         * strlen + 1 means a NUL within the id, the first byte included. */
         size_t len = strlen(in->meter_id), alloc = arena_size_of(d, in->meter_id);
+        bool has_nul = alloc > len + 1;
 
-        r->id = in->meter_id;
-        r->id_len = len;
-        if (alloc != 0 && alloc != len + 1)
-            r->id_invalid = true; /* a NUL inside the id */
+        if (len > 0 || has_nul) {
+            r->id = in->meter_id;
+            r->id_len = len;
+            r->id_invalid = has_nul;
+        }
     }
     r->value = in->value;
     r->value_kind = isfinite(in->value) ? ENPI_VALUE_OK : ENPI_VALUE_NOT_FINITE;

@@ -1,7 +1,9 @@
 /*
  * meter.c - SPEC §5's per-meter arithmetic: cumulative registers (differences, rollover,
  * resets), delta readings (fixed interval or since the previous reading), duplicates,
- * late readings, allowed_lateness and max_rate. Pure functions of config + state.
+ * late readings, allowed_lateness, max_rate and the bounds on one reading (an interval
+ * over ENPI_MAX_SPREAD_MS re-bases, an amount over ENPI_MAX_AMOUNT is implausible). Pure
+ * functions of config + state.
  *
  * Delta meters remember which timestamps they applied (state.recent_ts, ascending) so a
  * redelivered reading is recognised as a duplicate. The list holds every applied
@@ -47,12 +49,23 @@ static double meter_factor(const enpi_meter_cfg_t *m)
 }
 
 /*
- * Turns raw difference d over [from, to] into an APPLY step, or an implausible reject
- * when the rate (d x scale per hour) exceeds max_rate. Counters set by the caller stay.
+ * Turns raw difference d over [from, to] into an APPLY step. An interval longer than
+ * ENPI_MAX_SPREAD_MS re-bases instead (STATE_ONLY, rebased, no reset counted; the amount
+ * is not looked at). An implausible reject when the rate (d x scale per hour) exceeds
+ * max_rate, or the amount d x scale (x to_kwh) is not finite or exceeds ENPI_MAX_AMOUNT
+ * in magnitude. Other counters set by the caller stay.
  */
 static void step_apply(enpi_step_t *out, const enpi_meter_cfg_t *m, const enpi_pipeline_cfg_t *pc,
                        int64_t from, int64_t to, double d)
 {
+    double value = d * meter_factor(m);
+
+    if (to - from > ENPI_MAX_SPREAD_MS) {
+        out->kind = ENPI_STEP_STATE_ONLY;
+        out->rebased = true;
+        out->resets = 0;
+        return;
+    }
     if (m->max_rate > 0) {
         double hours = (double)(to - from) / 3600000.0;
         if (d * m->scale / hours > m->max_rate) {
@@ -60,10 +73,14 @@ static void step_apply(enpi_step_t *out, const enpi_meter_cfg_t *m, const enpi_p
             return;
         }
     }
+    if (!isfinite(value) || fabs(value) > ENPI_MAX_AMOUNT) {
+        step_reject(out, ENPI_REJECT_IMPLAUSIBLE);
+        return;
+    }
     out->kind = ENPI_STEP_APPLY;
     out->from = from;
     out->to = to;
-    out->value = d * meter_factor(m);
+    out->value = value;
     out->estimated = pc->max_gap_ms > 0 && to - from > pc->max_gap_ms;
 }
 

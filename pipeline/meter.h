@@ -20,9 +20,30 @@
 /* 2000-01-01T00:00:00Z: readings stamped earlier are rejected as too_old (SPEC §4). */
 #define ENPI_TS_MIN_MS INT64_C(946684800000)
 
+/*
+ * The longest interval [from, to] an amount is apportioned over: 400 days. A longer one
+ * (a device whose clock ran from 2000 until NTP synced, a meter back after years) would
+ * spread one reading over hundreds of thousands of windows per resolution. Instead the
+ * reading re-bases the meter like a first reading: ENPI_STEP_STATE_ONLY with `rebased`
+ * set, the state moves to (ts, raw), it counts as an accepted reading in its own window,
+ * no amount is spread and no reset is counted. Applies to cumulative meters and to delta
+ * meters without interval (the interval since the previous reading); a configured
+ * interval longer than this re-bases every reading alike.
+ */
+#define ENPI_MAX_SPREAD_MS (INT64_C(400) * 86400000)
+
+/*
+ * The largest magnitude of one reading's amount after scale and to_kwh (kWh, or the
+ * meter's unit): 1e15. A reading whose amount is larger or not finite (a finite raw value
+ * times to_kwh can overflow) is rejected as implausible, state unchanged, like max_rate.
+ * Every window sum stays a sum of such amounts, so it cannot overflow a double.
+ */
+#define ENPI_MAX_AMOUNT 1e15
+
 typedef enum {
     ENPI_STEP_STATE_ONLY, /* accepted, no amount: a meter's first reading (or a late delta
-                             reading with no applied reading before it) */
+                             reading with no applied reading before it), or one re-basing
+                             the meter after more than ENPI_MAX_SPREAD_MS (`rebased`) */
     ENPI_STEP_APPLY,      /* accepted: `value` spread over [from, to] */
     ENPI_STEP_IGNORED,    /* duplicate, or late cumulative reading: counted, not applied */
     ENPI_STEP_REJECT,     /* rejected for `reason` */
@@ -35,6 +56,7 @@ typedef struct {
     int64_t to;
     double value;   /* ENPI_STEP_APPLY: amount after scale and to_kwh */
     bool estimated; /* ENPI_STEP_APPLY: to - from > max_gap */
+    bool rebased;   /* ENPI_STEP_STATE_ONLY: its interval exceeded ENPI_MAX_SPREAD_MS */
     /* quality counters for the windows containing the reading's own timestamp */
     uint8_t readings;
     uint8_t late;
@@ -46,7 +68,8 @@ typedef struct {
  * Decides what reading (ts_ms, raw) does to a meter in state `st`. Never fails and never
  * changes anything. Checks, in order: not_finite, negative (cumulative only), too_old,
  * future (ts_ms > arrival_ms + max_future), then the arithmetic (duplicate, late,
- * too_late, implausible).
+ * too_late, an interval over ENPI_MAX_SPREAD_MS re-bases, implausible: max_rate or an
+ * amount over ENPI_MAX_AMOUNT).
  */
 void enpi_meter_evaluate(const enpi_meter_cfg_t *m, const enpi_pipeline_cfg_t *pc,
                          const enpi_meter_state_t *st, int64_t ts_ms, double raw,

@@ -313,6 +313,33 @@ static void malformed_payloads_are_parse_errors(void **state)
     }
 }
 
+/* Fuzz regression json/leading_separator: jsmn skips a ',' or ':' before the top-level
+ * value, so only the decoder's own check stands between ":[]" and an accepted payload. */
+static void anything_before_the_top_level_value_is_a_parse_error(void **state)
+{
+    static const char *const bad[] = {
+        ":[]",
+        ",[]",
+        ": {\"value\": 1}",
+        ", [{\"value\": 1}]",
+        " ,{\"value\": 1}",
+        "x{\"value\": 1}",
+        "1 {\"value\": 1}",
+        "::{\"value\": 1}",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = decode(bad[i], &seen);
+        if (rc != ENPI_EPARSE || seen.n != 0)
+            fail_msg("\"%s\": rc %d, %zu readings", bad[i], rc, seen.n);
+    }
+    /* whitespace alone before it is still fine */
+    assert_int_equal(decode(" \t\r\n{\"value\": 1}", &seen), 0);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(decode("\n[]", &seen), 0);
+}
+
 static void large_arrays_grow_the_token_buffer(void **state)
 {
     size_t cap = 2000 * 40 + 16, off = 0;
@@ -417,6 +444,7 @@ int main(void)
         cmocka_unit_test(bad_paths_are_refused),
         cmocka_unit_test(meter_ids_from_the_payload),
         cmocka_unit_test(malformed_payloads_are_parse_errors),
+        cmocka_unit_test(anything_before_the_top_level_value_is_a_parse_error),
         cmocka_unit_test(large_arrays_grow_the_token_buffer),
         cmocka_unit_test(number_text_converts_exactly),
         cmocka_unit_test(number_payloads),

@@ -341,6 +341,29 @@ static void id_with_a_nul_byte_is_invalid_not_shortened(void **state)
     assert_int_equal(seen.s[1].r.id_len, 4);
 }
 
+/* Fuzz regression protobuf/leading_nul_meter_id: an id whose first byte is NUL is not
+ * empty (which would take the topic's id) but invalid, like any id holding a NUL. */
+static void id_starting_with_nul_is_invalid_not_empty(void **state)
+{
+    /* Reading { meter_id: "\0" }, Reading { meter_id: "\0f1/em" },
+     * Reading { meter_id: "" } (explicitly on the wire), Reading { } */
+    static const uint8_t bytes[] = {0x0a, 0x03, 0x0a, 0x01, 0x00, 0x0a, 0x08, 0x0a, 0x06, 0x00, 'f',
+                                    '1',  '/',  'e',  'm',  0x0a, 0x02, 0x0a, 0x00, 0x0a, 0x00};
+
+    (void)state;
+    assert_int_equal(decode(bytes, sizeof(bytes)), 0);
+    assert_int_equal(seen.n, 4);
+    assert_true(seen.s[0].r.id_invalid);
+    assert_non_null(seen.s[0].r.id);
+    assert_true(seen.s[1].r.id_invalid);
+    assert_non_null(seen.s[1].r.id);
+    /* a truly empty id, on the wire or absent, still takes the topic's */
+    assert_false(seen.s[2].r.id_invalid);
+    assert_null(seen.s[2].r.id);
+    assert_false(seen.s[3].r.id_invalid);
+    assert_null(seen.s[3].r.id);
+}
+
 static void unknown_fields_are_skipped(void **state)
 {
     /* batch field 2 (varint), Reading { field 4 varint, field 9 bytes "zz", value 2.0,
@@ -454,7 +477,7 @@ static void ingest_bytes(enpi_pipeline_t *p, const char *topic, const void *payl
                          int64_t arrival)
 {
     static uint64_t seq;
-    enpi_pipeline_ingest(p, seq++, topic, strlen(topic), payload, len, arrival);
+    enpi_pipeline_ingest(p, seq++, topic, strlen(topic), payload, len, arrival, 0);
 }
 
 /* Ingests readings packed as one batch on topic, arriving at A. */
@@ -571,6 +594,53 @@ static void value_and_timestamp_rejects_with_boundaries(void **state)
     enpi_pipeline_free(p);
 }
 
+/* Fuzz regressions under ingest/: the bounds of meter.h seen through ingest. A 24-year span
+ * re-bases (a few rollups, not millions); amounts that overflow are implausible. */
+static void long_spans_rebase_and_huge_amounts_are_implausible(void **state)
+{
+    enpi_pipeline_t *p = pipeline_from(cfg);
+    const int64_t y2000 = utc_ms(2000, 1, 1, 0, 0, 0), y2024 = utc_ms(2024, 5, 1, 0, 0, 0);
+    const rd_t span[] = {{NULL, y2000, 100}, {NULL, y2024, 5000}};
+    enpi_batch_t *b = NULL;
+    size_t len;
+    uint8_t *buf = pack(span, 2, &len);
+
+    (void)state;
+    ingest_bytes(p, "pb/f1/prod", buf, len, y2024 + 1000);
+    free(buf);
+    assert_int_equal(enpi_pipeline_stats(p)->applied, 2);
+    assert_int_equal(enpi_pipeline_stats(p)->resets, 0);
+    assert_int_equal(enpi_pipeline_meter_state(p, "f1/prod")->last_ts_ms, y2024);
+    assert_true(enpi_pipeline_meter_state(p, "f1/prod")->last_raw == 5000);
+    assert_int_equal(enpi_pipeline_take_batch(p, &b), 0);
+    /* each reading counted in its own window at each of the 4 resolutions, nothing spread */
+    assert_int_equal(b->n_rollups, 8);
+    for (size_t i = 0; i < b->n_rollups; i++) {
+        assert_true(b->rollups[i].delta.value == 0);
+        assert_int_equal(b->rollups[i].delta.readings, 1);
+    }
+    assert_int_equal(
+        must_rollup(b, "f1/prod", RES_1MO, utc_ms(2024, 5, 1, 0, 0, 0))->delta.readings, 1);
+    enpi_batch_free(b);
+    enpi_pipeline_free(p);
+
+    p = pipeline_from(cfg);
+    /* 1.7e308 m3 of gas x 10.55 overflows: implausible, nothing applied */
+    assert_int_equal(one(p, "pb/f1/gas", NULL, A, 1.7e308), ENPI_REJECT_IMPLAUSIBLE);
+    assert_false(enpi_pipeline_meter_state(p, "f1/gas")->has_state);
+    /* two register steps of 1.7e308 around a reset within one window: both implausible */
+    assert_int_equal(one(p, "pb/f1/prod", NULL, A - 4 * MIN_MS, 0), ENPI_REJECT__COUNT);
+    assert_int_equal(one(p, "pb/f1/prod", NULL, A - 3 * MIN_MS, 1.7e308), ENPI_REJECT_IMPLAUSIBLE);
+    assert_int_equal(one(p, "pb/f1/prod", NULL, A - 2 * MIN_MS, 0), ENPI_REJECT__COUNT);
+    assert_int_equal(one(p, "pb/f1/prod", NULL, A - 1 * MIN_MS, 1.7e308), ENPI_REJECT_IMPLAUSIBLE);
+    assert_int_equal(enpi_pipeline_stats(p)->rejects[ENPI_REJECT_IMPLAUSIBLE], 3);
+    assert_int_equal(enpi_pipeline_take_batch(p, &b), 0);
+    for (size_t i = 0; i < b->n_rollups; i++)
+        assert_true(isfinite(b->rollups[i].delta.value) && b->rollups[i].delta.value == 0);
+    enpi_batch_free(b);
+    enpi_pipeline_free(p);
+}
+
 static void malformed_payloads_are_one_parse_error(void **state)
 {
     enpi_pipeline_t *p = pipeline_from(cfg);
@@ -656,6 +726,13 @@ static void payload_ids_bad_and_unknown_are_counted(void **state)
     /* an id with a NUL inside is not read as "f1/em" */
     assert_int_equal(one_bytes(p, "pbgw/site1", nul_id, sizeof(nul_id)), ENPI_REJECT_BAD_METER_ID);
     assert_int_equal(enpi_pipeline_meter_state(p, "f1/em")->readings, 1);
+    /* nor is an id of one NUL byte read as empty, taking the topic's meter f1/em */
+    {
+        static const uint8_t lead_nul[] = {0x0a, 0x03, 0x0a, 0x01, 0x00};
+        assert_int_equal(one_bytes(p, "pb/f1/em", lead_nul, sizeof(lead_nul)),
+                         ENPI_REJECT_BAD_METER_ID);
+        assert_int_equal(enpi_pipeline_meter_state(p, "f1/em")->readings, 1);
+    }
     /* 128 bytes is a valid id, unknown here */
     long_id[ENPI_METER_ID_MAX] = '\0';
     assert_int_equal(one(p, "pbgw/site2", long_id, A, 1), ENPI_REJECT_UNKNOWN_METER);
@@ -717,12 +794,14 @@ int main(void)
         cmocka_unit_test(non_finite_values_are_reported),
         cmocka_unit_test(zero_timestamp_is_arrival_and_negative_is_kept),
         cmocka_unit_test(id_with_a_nul_byte_is_invalid_not_shortened),
+        cmocka_unit_test(id_starting_with_nul_is_invalid_not_empty),
         cmocka_unit_test(unknown_fields_are_skipped),
         cmocka_unit_test(arena_serves_huge_medium_and_small_batches),
     };
     const struct CMUnitTest pipeline[] = {
         cmocka_unit_test(topic_and_payload_ids_give_exact_rollups),
         cmocka_unit_test(value_and_timestamp_rejects_with_boundaries),
+        cmocka_unit_test(long_spans_rebase_and_huge_amounts_are_implausible),
         cmocka_unit_test(malformed_payloads_are_one_parse_error),
         cmocka_unit_test(payload_size_limit_is_256_kib),
         cmocka_unit_test(payload_ids_bad_and_unknown_are_counted),

@@ -2,7 +2,8 @@
  * test_meter.c - SPEC §5's per-meter arithmetic on its own (meter.h): cumulative
  * differences with scale and to_kwh, rollover, resets, duplicates and late readings;
  * delta readings with and without interval, redelivery, lateness; every reject the
- * arithmetic owns with its boundary; max_rate; max_gap; the remembered delta timestamps.
+ * arithmetic owns with its boundary; max_rate; max_gap; the remembered delta timestamps;
+ * the bounds on one reading (ENPI_MAX_SPREAD_MS re-bases, ENPI_MAX_AMOUNT is implausible).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -253,6 +254,138 @@ static void long_intervals_are_estimated(void **state)
     assert_false(s.estimated);
 }
 
+/* Fuzz regression ingest/cumulative_span_24y: a device whose clock ran from 2000 until
+ * NTP synced. An interval over ENPI_MAX_SPREAD_MS re-bases instead of being apportioned. */
+static void interval_over_400_days_rebases_instead_of_spreading(void **state)
+{
+    enpi_pipeline_cfg_t pc = pcfg();
+    enpi_meter_cfg_t m = meter(ENPI_KIND_ENERGY, ENPI_READING_CUMULATIVE);
+    enpi_meter_state_t st = {0};
+    const int64_t y2000 = utc_ms(2000, 1, 1, 0, 0, 0), y2024 = utc_ms(2024, 5, 1, 0, 0, 0);
+    enpi_step_t s;
+
+    (void)state;
+    assert_int_equal(ENPI_MAX_SPREAD_MS, 400 * DAY_MS);
+    feed(&m, &pc, &st, y2000, 100);
+    s = feed(&m, &pc, &st, y2024, 5000);
+    assert_int_equal(s.kind, ENPI_STEP_STATE_ONLY);
+    assert_true(s.rebased);
+    assert_int_equal(s.readings, 1);
+    assert_int_equal(s.resets, 0);
+    assert_int_equal(st.last_ts_ms, y2024);
+    assert_true(st.last_raw == 5000);
+    assert_int_equal(st.first_ts_ms, y2000);
+    assert_int_equal(st.readings, 2);
+    /* the new base applies normally */
+    s = feed(&m, &pc, &st, y2024 + 15 * MIN_MS, 5002);
+    assert_int_equal(s.kind, ENPI_STEP_APPLY);
+    assert_false(s.rebased);
+    assert_int_equal(s.from, y2024);
+    assert_close(s.value, 2);
+    /* a lower register after the span is a re-base too, not a reset */
+    s = feed(&m, &pc, &st, y2024 + 15 * MIN_MS + ENPI_MAX_SPREAD_MS + 1, 7);
+    assert_int_equal(s.kind, ENPI_STEP_STATE_ONLY);
+    assert_true(s.rebased);
+    assert_int_equal(s.resets, 0);
+    assert_int_equal(st.resets, 0);
+    assert_true(st.last_raw == 7);
+
+    /* 399 days, and exactly 400, are still apportioned (estimated, beyond max_gap) */
+    memset(&st, 0, sizeof(st));
+    feed(&m, &pc, &st, T0, 0);
+    s = feed(&m, &pc, &st, T0 + 399 * DAY_MS, 399);
+    assert_int_equal(s.kind, ENPI_STEP_APPLY);
+    assert_false(s.rebased);
+    assert_int_equal(s.from, T0);
+    assert_int_equal(s.to, T0 + 399 * DAY_MS);
+    assert_true(s.estimated);
+    assert_close(s.value, 399);
+    s = feed(&m, &pc, &st, T0 + 799 * DAY_MS, 400);
+    assert_int_equal(s.kind, ENPI_STEP_APPLY);
+
+    /* delta meters without interval: the span since the previous reading, alike */
+    m = meter(ENPI_KIND_ENERGY, ENPI_READING_DELTA);
+    memset(&st, 0, sizeof(st));
+    feed(&m, &pc, &st, y2000, 1);
+    s = feed(&m, &pc, &st, y2024, 3);
+    assert_int_equal(s.kind, ENPI_STEP_STATE_ONLY);
+    assert_true(s.rebased);
+    assert_int_equal(st.last_ts_ms, y2024);
+    s = feed(&m, &pc, &st, y2024 + 15 * MIN_MS, 2);
+    assert_int_equal(s.kind, ENPI_STEP_APPLY);
+    assert_int_equal(s.from, y2024);
+    assert_close(s.value, 2);
+    s = feed(&m, &pc, &st, y2024 + 15 * MIN_MS + 399 * DAY_MS, 5);
+    assert_int_equal(s.kind, ENPI_STEP_APPLY);
+    /* a first reading is state-only but not a re-base */
+    enpi_meter_state_clear(&st);
+    memset(&st, 0, sizeof(st));
+    s = feed(&m, &pc, &st, y2024, 3);
+    assert_int_equal(s.kind, ENPI_STEP_STATE_ONLY);
+    assert_false(s.rebased);
+    enpi_meter_state_clear(&st);
+}
+
+/* Fuzz regressions ingest/delta_to_kwh_overflow and ingest/window_sum_overflow: an amount
+ * after scale and to_kwh that is not finite or above ENPI_MAX_AMOUNT is implausible. */
+static void amount_over_1e15_or_not_finite_is_implausible(void **state)
+{
+    enpi_pipeline_cfg_t pc = pcfg();
+    enpi_meter_cfg_t m = meter(ENPI_KIND_ENERGY, ENPI_READING_DELTA);
+    enpi_meter_state_t st = {0};
+    enpi_step_t s;
+
+    (void)state;
+    /* a finite raw value that to_kwh turns infinite */
+    m.interval_ms = 15 * MIN_MS;
+    m.to_kwh = 10.55;
+    assert_int_equal(reject_of(&m, &pc, &st, T0, 1.7e308, T0), ENPI_REJECT_IMPLAUSIBLE);
+    assert_int_equal(reject_of(&m, &pc, &st, T0, -1.7e308, T0), ENPI_REJECT_IMPLAUSIBLE);
+    assert_false(st.has_state);
+    /* the bound is on the amount (kWh), not the raw value: 1e15 / 10.55 raw is still fine */
+    assert_int_equal(reject_of(&m, &pc, &st, T0, 2e14, T0), ENPI_REJECT_IMPLAUSIBLE);
+    s = feed(&m, &pc, &st, T0, 9e13);
+    assert_int_equal(s.kind, ENPI_STEP_APPLY);
+    assert_close(s.value, 9e13 * 10.55);
+    enpi_meter_state_clear(&st);
+    /* exactly 1e15 passes, the next double above does not; negative deltas alike */
+    m.to_kwh = 1;
+    memset(&st, 0, sizeof(st));
+    s = feed(&m, &pc, &st, T0, ENPI_MAX_AMOUNT);
+    assert_int_equal(s.kind, ENPI_STEP_APPLY);
+    s = feed(&m, &pc, &st, T0 + 15 * MIN_MS, -ENPI_MAX_AMOUNT);
+    assert_int_equal(s.kind, ENPI_STEP_APPLY);
+    assert_int_equal(reject_of(&m, &pc, &st, T0 + 30 * MIN_MS, nextafter(ENPI_MAX_AMOUNT, 2e15),
+                               T0 + 30 * MIN_MS),
+                     ENPI_REJECT_IMPLAUSIBLE);
+    assert_int_equal(reject_of(&m, &pc, &st, T0 + 30 * MIN_MS, -1.1e15, T0 + 30 * MIN_MS),
+                     ENPI_REJECT_IMPLAUSIBLE);
+    enpi_meter_state_clear(&st);
+
+    /* cumulative steps of 1.7e308 with a reset between: each is rejected, the state holds */
+    m = meter(ENPI_KIND_PRODUCTION, ENPI_READING_CUMULATIVE);
+    memset(&st, 0, sizeof(st));
+    feed(&m, &pc, &st, T0, 0);
+    assert_int_equal(reject_of(&m, &pc, &st, T0 + MIN_MS, 1.7e308, T0 + MIN_MS),
+                     ENPI_REJECT_IMPLAUSIBLE);
+    assert_true(st.last_raw == 0);
+    s = feed(&m, &pc, &st, T0 + 2 * MIN_MS, 1e15);
+    assert_int_equal(s.kind, ENPI_STEP_APPLY);
+    assert_close(s.value, 1e15);
+    /* a reset whose new register is itself too large */
+    assert_int_equal(reject_of(&m, &pc, &st, T0 + 3 * MIN_MS, 1e15 - 1, T0 + 3 * MIN_MS),
+                     ENPI_REJECT__COUNT); /* a reset to 1e15 - 1: within bounds */
+    s = feed(&m, &pc, &st, T0 + 3 * MIN_MS, 1e15 - 1);
+    assert_int_equal(s.kind, ENPI_STEP_APPLY);
+    assert_int_equal(s.resets, 1);
+    assert_int_equal(reject_of(&m, &pc, &st, T0 + 4 * MIN_MS, 5, T0 + 4 * MIN_MS),
+                     ENPI_REJECT__COUNT);
+    m.scale = 1e300; /* scale overflows the amount of a reset to 5 */
+    assert_int_equal(reject_of(&m, &pc, &st, T0 + 4 * MIN_MS, 5, T0 + 4 * MIN_MS),
+                     ENPI_REJECT_IMPLAUSIBLE);
+    assert_int_equal(st.resets, 1);
+}
+
 static void delta_with_interval_covers_the_interval(void **state)
 {
     enpi_pipeline_cfg_t pc = pcfg();
@@ -469,6 +602,8 @@ int main(void)
         cmocka_unit_test(rejects_and_their_boundaries),
         cmocka_unit_test(max_rate_rejects_implausible_jumps),
         cmocka_unit_test(long_intervals_are_estimated),
+        cmocka_unit_test(interval_over_400_days_rebases_instead_of_spreading),
+        cmocka_unit_test(amount_over_1e15_or_not_finite_is_implausible),
         cmocka_unit_test(delta_with_interval_covers_the_interval),
         cmocka_unit_test(delta_without_interval_spans_from_the_previous_reading),
         cmocka_unit_test(delta_redelivery_is_a_duplicate),
