@@ -3,9 +3,10 @@
  * to the loop, and the shutdown sequence.
  *
  * Start-up (enpid_daemon_start, before the loop runs): open the store PRIMARY, store the
- * configuration text, build the pipeline, restore every stored meter state, replay and
- * commit the inbox, then create the MQTT client and connect. READY=1 follows the first
- * SUBACK (control_cb).
+ * configuration text, build the pipeline, restore every stored meter state and the
+ * learned state of every stored Sparkplug edge node, replay and commit the inbox, then
+ * create the MQTT client and connect. READY=1 follows the first SUBACK (control_cb).
+ * After every (re)connect the pipeline's outbox is published (outbox.c).
  *
  * Shutdown (enpid_daemon_stop, from a signal or a fatal event) runs as a small state
  * machine on the loop: STOPPING=1; MQTT DISCONNECT (bounded by stop_timer); destroy the
@@ -96,6 +97,8 @@ static void control_cb(uv_async_t *h)
     }
     if ((ev & ENPID_EV_DISCONNECTED) && d->phase == ENPID_STOP_MQTT)
         after_mqtt(d);
+    if (ev & ENPID_EV_CONNECTED)
+        enpid_outbox_flush(d); /* what waited while the broker was unreachable */
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)
@@ -129,6 +132,7 @@ static void after_mqtt(enpid_t *d)
     d->phase = ENPID_STOP_COMMIT;
     uv_timer_stop(&d->stop_timer);
     if (d->mqtt) {
+        d->n_outbound_send_failures = enpid_mqtt_publish_failures(d->mqtt);
         enpid_mqtt_destroy(d->mqtt); /* joins Paho's callbacks: none runs after this */
         d->mqtt = NULL;
     }
@@ -190,6 +194,60 @@ static int restore_cb(void *ctx, const char *meter_id, const enpi_meter_state_t 
         log_err("start: cannot restore meter \"%s\": %s", meter_id, enpi_strerror(rc));
         return rc;
     }
+    return 0;
+}
+
+typedef struct {
+    enpid_t *d;
+    size_t restored;
+    size_t failed;     /* left unborn: the node will be asked to rebirth */
+    bool no_sparkplug; /* no input has format sparkplug: records ignored */
+} sp_restore_t;
+
+/* One stored Sparkplug edge node. Only a failing read stops the start; a record the
+ * pipeline cannot load leaves the node unborn (its next data asks it to rebirth). */
+static int sparkplug_restore_cb(void *ctx, const char *key, const void *state, size_t state_len)
+{
+    sp_restore_t *r = ctx;
+    int rc = enpi_pipeline_restore_sparkplug(r->d->pipe, key, state, state_len);
+    if (rc == 0) {
+        r->restored++;
+    } else if (rc == ENPI_ENOENT) {
+        r->no_sparkplug = true;
+        return 1; /* every record would say the same: stop reading */
+    } else {
+        r->failed++;
+        log_warn("start: cannot restore sparkplug edge node \"%s\": %s; it will be asked to "
+                 "rebirth",
+                 key, enpi_strerror(rc));
+    }
+    return 0;
+}
+
+/*
+ * Loads the learned state of every stored Sparkplug edge node, so that aliases resolve in
+ * the inbox replay and after it. Returns 0, or the storage error when the store cannot be
+ * read (ENPI_EIO). A malformed record key (ENPI_EPARSE) ends the scan with a warning:
+ * the nodes not restored will be asked to rebirth, which is no reason not to start.
+ */
+static int restore_sparkplug(enpid_t *d)
+{
+    sp_restore_t r = {.d = d};
+    int rc = enpi_store_sparkplug_nodes(d->store, sparkplug_restore_cb, &r);
+    if (rc == ENPI_EPARSE) {
+        log_warn("start: a stored sparkplug edge node record is malformed; the nodes after it "
+                 "will be asked to rebirth");
+    } else if (rc < 0) {
+        log_err("start: cannot read the stored sparkplug edge nodes: %s", enpi_strerror(rc));
+        return rc;
+    }
+    if (r.no_sparkplug) {
+        log_debug("start: stored sparkplug edge nodes ignored: no input has format sparkplug");
+        return 0;
+    }
+    if (r.restored > 0 || r.failed > 0)
+        log_info("start: restored %zu sparkplug edge node(s)%s", r.restored,
+                 r.failed > 0 ? ", some could not be (see above)" : "");
     return 0;
 }
 
@@ -283,6 +341,8 @@ int enpid_daemon_start(enpid_t *d)
     if (r.unconfigured)
         log_notice("start: %zu stored meter(s) are no longer configured; their data stays",
                    r.unconfigured);
+    if ((rc = restore_sparkplug(d)) != 0)
+        return rc;
     if ((rc = enpid_ingest_replay(d)) != 0)
         return rc;
     arm_fault_injection(d);

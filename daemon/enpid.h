@@ -110,6 +110,12 @@ typedef struct enpid {
     uint64_t last_commit_us;
     enpi_ratelimit_t commit_rl;
 
+    /* ---- outbox.c (loop thread) ---- */
+    uint64_t n_outbound_published;     /* outbox messages handed to the MQTT client */
+    uint64_t n_outbound_dropped;       /* outbox messages the MQTT client refused */
+    uint64_t n_outbound_send_failures; /* enpid_mqtt_publish_failures() when the client
+                                          was destroyed (daemon.c), for the last report */
+
     /* ---- signals.c ---- */
     uv_signal_t sig_term;
     uv_signal_t sig_int;
@@ -137,7 +143,7 @@ int64_t enpid_now_ms(void);
 int enpid_ingest_init(enpid_t *d);   /* ring + wake handle */
 int enpid_ingest_replay(enpid_t *d); /* start-up: inbox -> pipeline, committed */
 int enpid_ingest_on_message(void *ctx, char *topic, size_t topic_len, void *msg,
-                            const void *payload, size_t payload_len);
+                            const void *payload, size_t payload_len, bool redelivered);
 void enpid_ingest_drain_all(enpid_t *d); /* shutdown: everything appended so far */
 void enpid_ingest_close(enpid_t *d);     /* frees messages left in the ring */
 
@@ -147,6 +153,9 @@ void enpid_commit_start(enpid_t *d); /* the periodic timer, after the replay */
 void enpid_commit_maybe(enpid_t *d); /* after a drain: early commit when large */
 int enpid_commit_sync(enpid_t *d);   /* start-up and shutdown only: commit now */
 bool enpid_commit_idle(const enpid_t *d);
+
+/* ---- outbox.c ---- */
+void enpid_outbox_flush(enpid_t *d); /* publish the pipeline's outbox while connected */
 
 /* ---- signals.c ---- */
 int enpid_signals_init(enpid_t *d);

@@ -5,13 +5,17 @@
  * inbox sequence number, append it to the RocksDB inbox (durable against kill -9 before
  * Paho acknowledges it), push {seq, msg, topic} into the SPSC ring, or, when the ring is
  * full, free it ("spill": the inbox has it), then publish appended_upto and wake the loop.
+ * The broker's redelivery mark (MQTT DUP) travels with the message through the ring item
+ * and the inbox record to the pipeline (ENPI_INGEST_REDELIVERED), which then does not
+ * count the echo of a reading applied before a crash as a duplicate or late reading.
  *
  * Consumer (loop thread, wake_cb): ingest strictly in sequence order. Items come out of
  * the ring in order but with holes where messages were spilled; those are read back from
  * the inbox before the item after them. When the ring is empty but appended_upto is ahead,
  * the tail was spilled and is read back as well. At most ENPID_DRAIN_BUDGET messages are
  * ingested per wake-up; if more is waiting the loop wakes itself again, so timers and
- * signals keep running under a flood.
+ * signals keep running under a flood. After each drain the pipeline's outbox (Sparkplug
+ * rebirth requests) is published (outbox.c).
  *
  * Start-up replay (enpid_ingest_replay) feeds the whole inbox through the same pipeline
  * before MQTT connects: those are the messages the last run had made durable but not
@@ -40,7 +44,7 @@
  * nothing changed, no sequence number was used, and Paho keeps the message to offer again.
  */
 int enpid_ingest_on_message(void *ctx, char *topic, size_t topic_len, void *msg,
-                            const void *payload, size_t payload_len)
+                            const void *payload, size_t payload_len, bool redelivered)
 {
     enpid_t *d = ctx;
     int64_t arrival = enpid_now_ms();
@@ -54,6 +58,7 @@ int enpid_ingest_on_message(void *ctx, char *topic, size_t topic_len, void *msg,
         .payload = payload,
         .payload_len = stored_len,
         .arrival_ms = arrival,
+        .redelivered = redelivered,
     };
     int rc = enpi_store_inbox_append(d->store, &im);
     if (rc != 0) {
@@ -77,6 +82,7 @@ int enpid_ingest_on_message(void *ctx, char *topic, size_t topic_len, void *msg,
         .topic = topic,
         .topic_len = (uint32_t)(topic_len > UINT32_MAX ? UINT32_MAX : topic_len),
         .arrival_ms = arrival,
+        .flags = redelivered ? ENPI_INGEST_REDELIVERED : 0,
     };
     if (!enpi_ring_push(&d->ring, &it)) {
         enpid_mqtt_message_free(msg, topic); /* spilled: the loop reads it back */
@@ -93,10 +99,16 @@ int enpid_ingest_on_message(void *ctx, char *topic, size_t topic_len, void *msg,
 /* ---- consumer (loop thread) ---- */
 
 static void ingest_one(enpid_t *d, uint64_t seq, const char *topic, size_t topic_len,
-                       const void *payload, size_t payload_len, int64_t arrival_ms)
+                       const void *payload, size_t payload_len, int64_t arrival_ms, unsigned flags)
 {
-    enpi_pipeline_ingest(d->pipe, seq, topic, topic_len, payload, payload_len, arrival_ms);
+    enpi_pipeline_ingest(d->pipe, seq, topic, topic_len, payload, payload_len, arrival_ms, flags);
     d->expected_seq = seq + 1;
+}
+
+/* The pipeline's flags of a message read from the inbox. */
+static unsigned inbox_flags(const enpi_inbox_msg_t *m)
+{
+    return m->redelivered ? ENPI_INGEST_REDELIVERED : 0;
 }
 
 static void ingest_item(enpid_t *d, const enpi_ring_item_t *it)
@@ -104,7 +116,7 @@ static void ingest_item(enpid_t *d, const enpi_ring_item_t *it)
     const void *payload;
     size_t len;
     enpid_mqtt_message_payload(it->msg, &payload, &len);
-    ingest_one(d, it->seq, it->topic, it->topic_len, payload, len, it->arrival_ms);
+    ingest_one(d, it->seq, it->topic, it->topic_len, payload, len, it->arrival_ms, it->flags);
     enpid_mqtt_message_free(it->msg, it->topic);
 }
 
@@ -119,7 +131,8 @@ static int readback_cb(void *ctx, const enpi_inbox_msg_t *m)
     readback_t *rb = ctx;
     if (m->seq < rb->d->expected_seq)
         return 0; /* cannot happen with a well-ordered inbox; never ingest twice */
-    ingest_one(rb->d, m->seq, m->topic, m->topic_len, m->payload, m->payload_len, m->arrival_ms);
+    ingest_one(rb->d, m->seq, m->topic, m->topic_len, m->payload, m->payload_len, m->arrival_ms,
+               inbox_flags(m));
     rb->done++;
     return --rb->budget == 0 ? 1 : 0;
 }
@@ -226,6 +239,7 @@ static void wake_cb(uv_async_t *h)
     if (d->phase == ENPID_CLOSING)
         return;
     bool more = drain(d, ENPID_DRAIN_BUDGET);
+    enpid_outbox_flush(d); /* rebirth requests the messages just ingested asked for */
     enpid_commit_maybe(d);
     if (more)
         uv_async_send(&d->wake); /* the rest after one turn of the loop */
@@ -276,7 +290,8 @@ void enpid_ingest_drain_all(enpid_t *d)
 static int replay_cb(void *ctx, const enpi_inbox_msg_t *m)
 {
     enpid_t *d = ctx;
-    ingest_one(d, m->seq, m->topic, m->topic_len, m->payload, m->payload_len, m->arrival_ms);
+    ingest_one(d, m->seq, m->topic, m->topic_len, m->payload, m->payload_len, m->arrival_ms,
+               inbox_flags(m));
     d->n_replayed++;
     if (enpi_pipeline_pending(d->pipe) > ENPID_EARLY_COMMIT) {
         int rc = enpid_commit_sync(d);

@@ -6,9 +6,14 @@
  * file), subscribes to every input filter on every connect, turns Paho's callbacks into
  * the handlers of mqtt.h and Paho's return codes into ENPI_EMQTT with the reason logged.
  *
+ * It also publishes what the daemon sends (Sparkplug rebirth requests): fire and forget,
+ * only while connected, failures logged at a limited rate and dropped.
+ *
  * DESIGN: Paho has a send thread and a receive thread and calls every callback on one of
  * them while holding its global mutex, so the callbacks below never run concurrently with
- * each other; that is what makes the one rate limiter here safe to share between them.
+ * each other; that is what makes the rate limiters they use (rl, publish_fail_rl) safe to
+ * share between them. enpid_mqtt_publish() runs on the loop thread and has its own
+ * (publish_rl); the failure counter, written by callbacks and read by the loop, is atomic.
  * Paho persistence is off: enpid's RocksDB inbox is the durable copy of every message.
  * Reconnection is Paho's automaticReconnect (1 s doubling to 60 s). Paho's "connected"
  * callback carries no session-present flag, so the subscription is sent again on every
@@ -17,6 +22,8 @@
 #include "mqtt.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +36,9 @@
 #include "log.h"
 
 #define PASSWORD_MAX 4096
+/* Messages Paho may hold between enpid_mqtt_publish() and the socket: above the pipeline's
+ * outbox (1024), which one flush may hand over at once, so a burst is not refused. */
+#define PUBLISH_BUFFERED_MAX 4096
 
 struct enpid_mqtt {
     MQTTAsync client;
@@ -48,8 +58,11 @@ struct enpid_mqtt {
     char *cert_file;
     char *key_file;
     bool insecure;
-    unsigned connects;   /* successful connects so far (Paho threads, serialised) */
-    enpi_ratelimit_t rl; /* connect failures; callbacks are serialised by Paho */
+    unsigned connects;                 /* successful connects so far (Paho threads, serialised) */
+    enpi_ratelimit_t rl;               /* connect failures; callbacks are serialised by Paho */
+    enpi_ratelimit_t publish_rl;       /* publish errors seen by the caller (loop thread) */
+    enpi_ratelimit_t publish_fail_rl;  /* send failures reported later (Paho threads) */
+    _Atomic uint64_t publish_failures; /* taken by Paho, then not sent */
 };
 
 static int64_t now_ms(void)
@@ -157,7 +170,7 @@ static int message_arrived_cb(void *context, char *topic, int topic_len, MQTTAsy
     enpid_mqtt_t *m = context;
     size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
     size_t plen = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
-    int rc = m->h.on_message(m->h.ctx, topic, tlen, msg, msg->payload, plen);
+    int rc = m->h.on_message(m->h.ctx, topic, tlen, msg, msg->payload, plen, msg->dup != 0);
     /* 1 hands the message and topic over to the handler; 0 keeps them queued in Paho. */
     return rc == 0 ? 1 : 0;
 }
@@ -418,6 +431,7 @@ int enpid_mqtt_create(const enpi_mqtt_cfg_t *cfg, const char *const *filters, si
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
     co.MQTTVersion = m->version;
     co.sendWhileDisconnected = 0;
+    co.maxBufferedMessages = PUBLISH_BUFFERED_MAX;
     int prc = MQTTAsync_createWithOptions(&m->client, m->uri, cfg->client_id,
                                           MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
     if (prc != MQTTASYNC_SUCCESS) {
@@ -540,6 +554,69 @@ void enpid_mqtt_destroy(enpid_mqtt_t *m)
     free(m->cert_file);
     free(m->key_file);
     free(m);
+}
+
+/* A message Paho took from enpid_mqtt_publish() was not sent (called by Paho, under its
+ * mutex, like every other callback here). */
+static void publish_failed(enpid_mqtt_t *m, int code, const char *reason)
+{
+    uint64_t suppressed = 0;
+    atomic_fetch_add_explicit(&m->publish_failures, 1, memory_order_relaxed); /* statistic */
+    if (!enpi_ratelimit_allow(&m->publish_fail_rl, now_ms(), 6, &suppressed))
+        return;
+    const char *why = MQTTAsync_strerror(code);
+    log_warn("mqtt: a published message was not sent: %s (%d)%s%s; dropped",
+             why ? why : "unknown error", code, reason ? ", reason " : "", reason ? reason : "");
+    if (suppressed)
+        log_warn("mqtt: (%llu similar messages suppressed)", (unsigned long long)suppressed);
+}
+
+static void publish_failure_cb(void *context, MQTTAsync_failureData *data)
+{
+    publish_failed(context, data ? data->code : MQTTASYNC_FAILURE, NULL);
+}
+
+static void publish_failure5_cb(void *context, MQTTAsync_failureData5 *data)
+{
+    publish_failed(context, data ? data->code : MQTTASYNC_FAILURE,
+                   data && data->reasonCode ? MQTTReasonCode_toString(data->reasonCode) : NULL);
+}
+
+int enpid_mqtt_publish(enpid_mqtt_t *m, const char *topic, const void *payload, size_t len, int qos,
+                       bool retain)
+{
+    if (qos < 0 || qos > 2 || len > INT_MAX)
+        return ENPI_EINVAL;
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+    msg.payload = (void *)payload; /* only read: Paho copies it */
+    msg.payloadlen = (int)len;
+    msg.qos = qos;
+    msg.retained = retain ? 1 : 0;
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    ro.context = m;
+    if (m->version >= MQTTVERSION_5)
+        ro.onFailure5 = publish_failure5_cb;
+    else
+        ro.onFailure = publish_failure_cb;
+    int prc = MQTTAsync_sendMessage(m->client, topic, &msg, &ro);
+    if (prc == MQTTASYNC_SUCCESS)
+        return 0;
+    int rc = prc == MQTTASYNC_DISCONNECTED ? ENPI_ESTATE : ENPI_EMQTT;
+    uint64_t suppressed = 0;
+    if (enpi_ratelimit_allow(&m->publish_rl, now_ms(), 6, &suppressed)) {
+        const char *why = MQTTAsync_strerror(prc);
+        log_warn("mqtt: cannot publish to \"%s\": %s (%d); dropped", topic,
+                 why ? why : "unknown error", prc);
+        if (suppressed)
+            log_warn("mqtt: (%llu similar messages suppressed)", (unsigned long long)suppressed);
+    }
+    return rc;
+}
+
+uint64_t enpid_mqtt_publish_failures(const enpid_mqtt_t *m)
+{
+    /* The atomic is only read; the cast drops the const that atomic_load does not take. */
+    return atomic_load_explicit((_Atomic uint64_t *)&m->publish_failures, memory_order_relaxed);
 }
 
 void enpid_mqtt_message_payload(void *msg, const void **payload, size_t *len)

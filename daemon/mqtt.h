@@ -5,13 +5,14 @@
  * DESIGN: Paho runs its own threads. Every handler below is called on one of them
  * (messages always on the receive thread, under Paho's global mutex, one at a time), never
  * on the caller's thread, and must not call create/destroy. enpid_mqtt_create(),
- * _connect(), _disconnect() and _destroy() are for the loop thread.
+ * _connect(), _disconnect(), _publish() and _destroy() are for the loop thread.
  */
 #ifndef ENPID_MQTT_H
 #define ENPID_MQTT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -34,10 +35,12 @@ typedef struct {
      * then belong to the handler, which frees them with enpid_mqtt_message_free(). Return
      * nonzero to leave both with Paho, which offers the same message again later (Paho
      * 1.3 has already queued the PUBACK by then; the message lives on in its memory only).
-     * topic is NUL-terminated; topic_len is its length.
+     * topic is NUL-terminated; topic_len is its length. redelivered is the PUBLISH's DUP
+     * flag: the broker sent this QoS 1/2 message before (to a connection that died
+     * before acknowledging it), so it may have been processed already.
      */
     int (*on_message)(void *ctx, char *topic, size_t topic_len, void *msg, const void *payload,
-                      size_t payload_len);
+                      size_t payload_len, bool redelivered);
     /* A connection event (any Paho thread). Must not block. */
     void (*on_event)(void *ctx, enpid_mqtt_event_t ev);
     void *ctx;
@@ -64,6 +67,21 @@ int enpid_mqtt_disconnect(enpid_mqtt_t *m, int timeout_ms);
 
 /* Frees the client; no handler runs after it returns. Loop thread, never in a handler. */
 void enpid_mqtt_destroy(enpid_mqtt_t *m);
+
+/*
+ * Publishes one message (loop thread). Paho copies topic and payload before this returns,
+ * so the caller may reuse both at once; the message then leaves in the background. Nothing
+ * is retried: returns 0 when Paho took the message (a later failure to send it is logged
+ * and counted in enpid_mqtt_publish_failures()), ENPI_ESTATE when the client is not
+ * connected, ENPI_EINVAL for a qos outside 0..2 or a payload over INT_MAX bytes, or
+ * ENPI_EMQTT (Paho refused it: invalid UTF-8 topic, too many messages queued...). Every
+ * error is logged at a limited rate.
+ */
+int enpid_mqtt_publish(enpid_mqtt_t *m, const char *topic, const void *payload, size_t len, int qos,
+                       bool retain);
+
+/* Messages Paho took from enpid_mqtt_publish() but then failed to send (any thread). */
+uint64_t enpid_mqtt_publish_failures(const enpid_mqtt_t *m);
 
 /* The payload of a message handed over by on_message. */
 void enpid_mqtt_message_payload(void *msg, const void **payload, size_t *len);

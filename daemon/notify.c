@@ -104,19 +104,41 @@ void enpid_notify_status(enpid_t *d, const char *text)
     sd_notifyf(0, "STATUS=%s", text);
 }
 
+/*
+ * The periodic info line: message flow, arithmetic, rejects, commits, ring; then, when an
+ * input has format sparkplug, the Sparkplug host's counters and the outbox of rebirth
+ * requests (queued by the pipeline, dropped when full, published or refused by MQTT).
+ */
 void enpid_notify_report(enpid_t *d)
 {
     const enpi_pipeline_stats_t *s = enpi_pipeline_stats(d->pipe);
     log_info("stats: messages %" PRIu64 " (received %" PRIu64 ", spilled %" PRIu64
              ", read back %" PRIu64 ", replayed %" PRIu64 "), readings %" PRIu64
-             ", applied %" PRIu64 ", duplicates %" PRIu64 ", late %" PRIu64 ", resets %" PRIu64
-             ", rejects %" PRIu64 " (unknown meter %" PRIu64 ", parse %" PRIu64
+             ", applied %" PRIu64 ", duplicates %" PRIu64 ", late %" PRIu64 ", redelivered %" PRIu64
+             ", resets %" PRIu64 ", rejects %" PRIu64 " (unknown meter %" PRIu64 ", parse %" PRIu64
              "), commits %" PRIu64 " (failed %" PRIu64 ", last %" PRIu64 " us), ring %zu/%zu",
              s->messages, load_relaxed(&d->n_received), load_relaxed(&d->n_spilled), d->n_readback,
-             d->n_replayed, s->readings, s->applied, s->duplicates, s->late, s->resets,
-             sum_rejects(s), s->rejects[ENPI_REJECT_UNKNOWN_METER], s->rejects[ENPI_REJECT_PARSE],
-             d->n_commits, d->n_commit_failures, d->last_commit_us, enpi_ring_size(&d->ring),
-             enpi_ring_capacity(&d->ring));
+             d->n_replayed, s->readings, s->applied, s->duplicates, s->late, s->redelivered,
+             s->resets, sum_rejects(s), s->rejects[ENPI_REJECT_UNKNOWN_METER],
+             s->rejects[ENPI_REJECT_PARSE], d->n_commits, d->n_commit_failures, d->last_commit_us,
+             enpi_ring_size(&d->ring), enpi_ring_capacity(&d->ring));
+    enpi_sparkplug_stats_t sp;
+    if (!enpi_pipeline_sparkplug_stats(d->pipe, &sp))
+        return;
+    enpi_outbox_stats_t ob;
+    enpi_pipeline_outbox_stats(d->pipe, &ob);
+    log_info("stats: sparkplug messages %" PRIu64 ", births %" PRIu64 ", deaths %" PRIu64
+             " (stale %" PRIu64 "), seq gaps %" PRIu64 ", data before birth %" PRIu64
+             ", unresolved metrics %" PRIu64 ", rebirth requests %" PRIu64 ", readings %" PRIu64
+             ", skipped non-numeric %" PRIu64 " null %" PRIu64 ", ignored %" PRIu64
+             ", nodes imported %" PRIu64 ", node table full %" PRIu64 ", metrics full %" PRIu64
+             "; outbox queued %" PRIu64 ", dropped %" PRIu64 ", pending %zu, published %" PRIu64
+             ", refused %" PRIu64 ", send failures %" PRIu64,
+             sp.messages, sp.births, sp.deaths, sp.stale_deaths, sp.seq_gaps, sp.data_before_birth,
+             sp.unresolved_metrics, sp.rebirth_requests, sp.readings, sp.non_numeric_skipped,
+             sp.null_skipped, sp.ignored, sp.nodes_imported, sp.nodes_full, sp.metrics_full,
+             ob.queued, ob.dropped, ob.pending, d->n_outbound_published, d->n_outbound_dropped,
+             d->mqtt ? enpid_mqtt_publish_failures(d->mqtt) : d->n_outbound_send_failures);
 }
 
 /* Stops the periodic timers (the handles are closed with the others at exit). */

@@ -18,6 +18,10 @@
  * sorted by id). take_batch() carries the edge nodes whose learned state changed, packed
  * into the batch's own allocation because enpi_batch_free() only knows the older fields.
  *
+ * Broker redeliveries (ENPI_INGEST_REDELIVERED: MQTT DUP, after enpid or its connection
+ * died with messages in flight) were normally applied already: their duplicate and late
+ * readings are counted apart (stats.redelivered), so the quality counters stay exact.
+ *
  * Hot path: no allocation per message. Meters are found by id in a hash; each meter
  * caches, per resolution, the batch entry of the window it last touched, so a reading
  * inside the same window costs no zone arithmetic and no hash lookup.
@@ -136,6 +140,7 @@ struct enpi_pipeline {
     int topic_id_len; /* -1: the topic gives no usable id */
     char topic_id[ENPI_METER_ID_MAX + 1];
     int64_t arrival_ms;
+    bool redelivered; /* the message carries ENPI_INGEST_REDELIVERED */
 };
 
 /* ---- logging ------------------------------------------------------------------------ */
@@ -341,7 +346,9 @@ static void count_in_window(enpi_pipeline_t *p, pmeter_t *m, int64_t ts, const e
 /*
  * Evaluates and applies one reading of a known meter. Returns 0 accepted, 1 ignored
  * (duplicate, late cumulative), -1 rejected (*reason set; ENPI_REJECT__COUNT when memory
- * ran out and nothing changed).
+ * ran out and nothing changed). An ignored reading of a broker redelivery is the echo of
+ * one applied before the crash, not a fault of the meter: it counts in stats.redelivered
+ * only and leaves the meter's state and windows untouched.
  */
 static int apply_reading(enpi_pipeline_t *p, pmeter_t *m, int64_t ts, double raw,
                          enpi_reject_t *reason)
@@ -350,6 +357,10 @@ static int apply_reading(enpi_pipeline_t *p, pmeter_t *m, int64_t ts, double raw
     size_t need = p->n_res;
 
     enpi_meter_evaluate(m->cfg, p->pc, &m->st, ts, raw, p->arrival_ms, &step);
+    if (step.kind == ENPI_STEP_IGNORED && p->redelivered) {
+        p->stats.redelivered++;
+        return 1;
+    }
     if (step.kind == ENPI_STEP_APPLY)
         need = windows_bound(p, step.from, step.to);
     if (enpi_accum_reserve(&p->acc, need) != 0 ||
@@ -839,7 +850,8 @@ static void reject_message(enpi_pipeline_t *p, enpi_reject_t reason)
 }
 
 void enpi_pipeline_ingest(enpi_pipeline_t *p, uint64_t seq, const char *topic, size_t topic_len,
-                          const void *payload, size_t payload_len, int64_t arrival_ms)
+                          const void *payload, size_t payload_len, int64_t arrival_ms,
+                          unsigned flags)
 {
     enpi_span_t caps[ENPI_TOPIC_MAX_CAPS];
     const pinput_t *in;
@@ -854,6 +866,7 @@ void enpi_pipeline_ingest(enpi_pipeline_t *p, uint64_t seq, const char *topic, s
     p->topic_len = topic_len;
     p->topic_id_len = -1;
     p->arrival_ms = arrival_ms;
+    p->redelivered = (flags & ENPI_INGEST_REDELIVERED) != 0;
     in = match_input(p, topic, topic_len, caps);
     if (in == NULL) {
         reject_message(p, ENPI_REJECT_NO_INPUT);
@@ -897,6 +910,7 @@ done:
     p->topic = NULL;
     p->topic_len = 0;
     p->topic_id_len = -1;
+    p->redelivered = false; /* enpi_pipeline_apply() readings are never redeliveries */
 }
 
 int enpi_pipeline_apply(enpi_pipeline_t *p, const char *meter_id, size_t id_len, int64_t ts_ms,

@@ -155,6 +155,9 @@ typedef struct {
     uint64_t duplicates;
     uint64_t late; /* late readings (ignored cumulative, applied delta) */
     uint64_t resets;
+    uint64_t redelivered; /* readings of broker redeliveries (ENPI_INGEST_REDELIVERED) found
+                             already applied: ignored and counted here only, neither as
+                             duplicates nor as late */
     uint64_t rejects[ENPI_REJECT__COUNT];
     uint64_t nomem; /* readings dropped because memory ran out (logged) */
 } enpi_pipeline_stats_t;
@@ -188,6 +191,10 @@ int enpi_pipeline_restore(enpi_pipeline_t *p, const char *meter_id, const enpi_m
 int enpi_pipeline_restore_sparkplug(enpi_pipeline_t *p, const char *key, const void *state,
                                     size_t state_len);
 
+/* Bits of enpi_pipeline_ingest()'s `flags`. REDELIVERED: the broker marked the message as
+ * a redelivery (MQTT DUP), so it may have been applied before. */
+#define ENPI_INGEST_REDELIVERED 1u
+
 /*
  * Ingests one message, identified by its inbox sequence number (strictly increasing across
  * calls). Rejects are counted (stats, the meter's state, unknown table) and logged at a
@@ -199,9 +206,15 @@ int enpi_pipeline_restore_sparkplug(enpi_pipeline_t *p, const char *key, const v
  * not_finite, bad_timestamp, negative, too_old, future, too_late, implausible. Once the
  * reading's meter is known (from the payload or the topic) the reject also counts in its
  * state.rejected. Allocates nothing per message in the steady state.
+ * `flags` holds ENPI_INGEST_* bits. With ENPI_INGEST_REDELIVERED (a broker redelivery
+ * after a crash or disconnect, normally already applied before) a reading that turns out
+ * to be a duplicate or an ignored late one counts only in stats.redelivered: not in the
+ * window's or the meter's late/duplicates, and the meter's state does not change. Such a
+ * message's new readings (the first delivery never arrived) apply as usual.
  */
 void enpi_pipeline_ingest(enpi_pipeline_t *p, uint64_t seq, const char *topic, size_t topic_len,
-                          const void *payload, size_t payload_len, int64_t arrival_ms);
+                          const void *payload, size_t payload_len, int64_t arrival_ms,
+                          unsigned flags);
 
 /*
  * Applies one decoded reading of a configured meter (raw value before scale). Returns 0

@@ -21,11 +21,12 @@
 /* One slot: opaque pointers the producer hands over plus what the consumer needs to
  * process them in order. Ownership of msg/topic passes to the consumer on a push. */
 typedef struct {
-    uint64_t seq;        /* inbox sequence number of the message */
-    void *msg;           /* producer's message object (enpid: MQTTAsync_message *) */
-    char *topic;         /* topic bytes, not necessarily NUL-terminated */
+    uint64_t seq; /* inbox sequence number of the message */
+    void *msg;    /* producer's message object (enpid: MQTTAsync_message *) */
+    char *topic;  /* topic bytes, not necessarily NUL-terminated */
     uint32_t topic_len;
-    int64_t arrival_ms;  /* wall clock when the message arrived */
+    int64_t arrival_ms; /* wall clock when the message arrived */
+    uint8_t flags;      /* ENPI_INGEST_* bits (pipeline.h) for enpi_pipeline_ingest() */
 } enpi_ring_item_t;
 
 typedef struct {

@@ -147,6 +147,7 @@ static void inbox_to_pb(const enpi_inbox_msg_t *in, pb_inbox_t *m)
     m->payload.data = (uint8_t *)in->payload;
     m->payload.len = in->payload ? in->payload_len : 0;
     m->arrival_ms = in->arrival_ms;
+    m->redelivered = in->redelivered;
 }
 
 size_t enpi_store_rec_inbox_size(const enpi_inbox_msg_t *in)
@@ -176,6 +177,7 @@ int enpi_store_rec_inbox_decode(const void *data, size_t len, uint64_t seq, enpi
     out->payload = m->payload.len ? (const void *)m->payload.data : "";
     out->payload_len = m->payload.len;
     out->arrival_ms = m->arrival_ms;
+    out->redelivered = m->redelivered != 0;
     *handle = m;
     return 0;
 }

@@ -17,6 +17,7 @@
 #ifndef ENPI_STORAGE_H
 #define ENPI_STORAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,7 @@ typedef struct {
     const void *payload;
     size_t payload_len;
     int64_t arrival_ms;
+    bool redelivered; /* the broker marked it as a redelivery (MQTT DUP) */
 } enpi_inbox_msg_t;
 
 /* Appends one message (WAL on, no fsync: survives kill -9 of the process). Thread-safe.

@@ -4,7 +4,8 @@
  * heap objects: a full ring spills and the spilled messages come back from the inbox in
  * sequence order; a producer thread racing the loop loses, repeats and reorders nothing;
  * a failed inbox append leaves the message with its owner and uses no sequence number;
- * the start-up replay ingests the inbox and the commit empties it.
+ * the start-up replay ingests the inbox and the commit empties it; a broker redelivery's
+ * mark reaches the pipeline through the ring and through the inbox.
  *
  * Every test closes all loop handles and checks uv_loop_close() == 0.
  */
@@ -83,6 +84,10 @@ void enpid_daemon_post_event(enpid_t *d, unsigned ev)
 }
 
 void enpid_daemon_commit_idle(enpid_t *d)
+{
+}
+
+void enpid_outbox_flush(enpid_t *d)
 {
 }
 
@@ -165,8 +170,9 @@ static void fixture_close(fixture_t *f)
     atomic_store(&g_events, 0);
 }
 
-/* Hands message n (a cumulative reading: value n at BASE + n s) to the producer side. */
-static int deliver(enpid_t *d, uint64_t n)
+/* Hands message n (a cumulative reading: value n at BASE + n s) to the producer side,
+ * marked as a broker redelivery or not. */
+static int deliver_as(enpid_t *d, uint64_t n, bool redelivered)
 {
     fake_msg_t *m = calloc(1, sizeof *m);
     char *topic = strdup(METER_TOPIC);
@@ -175,12 +181,17 @@ static int deliver(enpid_t *d, uint64_t n)
     m->n = n;
     m->len = (size_t)snprintf(m->payload, sizeof m->payload, "{\"ts\": %lld, \"value\": %llu}",
                               (long long)(BASE_MS + (int64_t)n * 1000), (unsigned long long)n);
-    int rc = enpid_ingest_on_message(d, topic, strlen(topic), m, m->payload, m->len);
+    int rc = enpid_ingest_on_message(d, topic, strlen(topic), m, m->payload, m->len, redelivered);
     if (rc != 0) { /* not taken: still ours */
         free(m);
         free(topic);
     }
     return rc;
+}
+
+static int deliver(enpid_t *d, uint64_t n)
+{
+    return deliver_as(d, n, false);
 }
 
 /* Runs the loop until the consumer has ingested everything below `upto` (or 60 s). */
@@ -386,6 +397,44 @@ static void replay_ingests_and_clears_the_inbox(void **state)
     fixture_close(f);
 }
 
+/* A broker redelivers messages already ingested, marked DUP, alongside new ones: the
+ * mark survives the ring and the spill through the inbox, so the repeats count only as
+ * redelivered (not as duplicates or late) and the new ones apply; unmarked repeats count
+ * as duplicates. Ring of 2: of each burst of four, two ride the ring and two spill. */
+static void redelivery_mark_survives_ring_and_spill(void **state)
+{
+    fixture_t *f = fixture_open("2");
+    enpid_t *d = &f->d;
+    assert_int_equal(enpid_ingest_replay(d), 0);
+    uint64_t first = d->next_seq; /* repeats share n: no per-message free flags here */
+    for (uint64_t i = 0; i < 4; i++)
+        assert_int_equal(deliver(d, i), 0);
+    run_until(d, first + 4);
+    assert_int_equal(deliver_as(d, 2, true), 0); /* ring */
+    assert_int_equal(deliver_as(d, 3, true), 0); /* ring */
+    assert_int_equal(deliver_as(d, 1, true), 0); /* spilled: a late repeat */
+    assert_int_equal(deliver_as(d, 4, true), 0); /* spilled: new data, applied */
+    assert_int_equal(atomic_load(&d->n_spilled), 4);
+    run_until(d, first + 8);
+    const enpi_pipeline_stats_t *s = enpi_pipeline_stats(d->pipe);
+    assert_int_equal(s->redelivered, 3);
+    assert_int_equal(s->duplicates, 0);
+    assert_int_equal(s->late, 0);
+    assert_int_equal(s->applied, 5);
+    for (uint64_t i = 5; i < 7; i++) /* fill the ring so the next two spill */
+        assert_int_equal(deliver(d, i), 0);
+    assert_int_equal(deliver(d, 6), 0); /* spilled, unmarked: a duplicate */
+    assert_int_equal(deliver(d, 5), 0); /* spilled, unmarked: late */
+    run_until(d, first + 12);
+    assert_int_equal(s->redelivered, 3);
+    assert_int_equal(s->duplicates, 1);
+    assert_int_equal(s->late, 1);
+    assert_int_equal(atomic_load(&d->n_spilled), 6);
+    assert_int_equal(d->n_readback, 6);
+    assert_int_equal(atomic_load(&g_freed), 12);
+    fixture_close(f);
+}
+
 int main(void)
 {
     enpi_log_max_level = ENPI_LOG_ERR; /* keep the pipeline's reject notes out of the output */
@@ -396,6 +445,7 @@ int main(void)
         cmocka_unit_test(racing_producer_larger_ring),
         cmocka_unit_test(failed_append_keeps_message_and_seq),
         cmocka_unit_test(replay_ingests_and_clears_the_inbox),
+        cmocka_unit_test(redelivery_mark_survives_ring_and_spill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,7 +114,7 @@ static inline double batch_sum(const enpi_batch_t *b, const char *meter, uint32_
 static inline void ingest_str(enpi_pipeline_t *p, uint64_t seq, const char *topic,
                               const char *payload, int64_t arrival_ms)
 {
-    enpi_pipeline_ingest(p, seq, topic, strlen(topic), payload, strlen(payload), arrival_ms);
+    enpi_pipeline_ingest(p, seq, topic, strlen(topic), payload, strlen(payload), arrival_ms, 0);
 }
 
 /* Ingests {"ts": ts, "value": v} on topic. */

@@ -2,8 +2,9 @@
  * test_aggregate.c - the pipeline end to end through enpi_pipeline_ingest/apply and
  * take_batch: apportioning across 15m/1h/1d/1mo windows in Europe/Berlin (a month
  * boundary, both DST days), per-facility zones, quality counters in the window of the
- * offending reading, estimated with max_gap, batch contents and inbox_upto, and restore
- * from a batch snapshot continuing exactly like an uninterrupted run.
+ * offending reading, estimated with max_gap, batch contents and inbox_upto, restore
+ * from a batch snapshot continuing exactly like an uninterrupted run, and broker
+ * redeliveries flagged ENPI_INGEST_REDELIVERED counted apart from late/duplicates.
  * Expectations are computed by hand from overlap lengths (see each test's comment).
  */
 #include <setjmp.h>
@@ -536,11 +537,12 @@ static void table_forget_ignored(table_t *t)
 /*
  * Runs the sequence once uninterrupted, and once with a restart after `cut` messages:
  * the second pipeline starts from the states of the first one's batch snapshot, and the
- * broker redelivers the `redeliver` messages before the cut. Rollups and states must be
- * the same, except that every redelivered message is counted once more as a duplicate or
- * late reading in every resolution.
+ * broker redelivers the `redeliver` messages before the cut, ingested with `flags`.
+ * Rollups and states must be the same, except that without ENPI_INGEST_REDELIVERED every
+ * redelivered message is counted once more as a duplicate or late reading in every
+ * resolution; with it, they count in stats.redelivered only and everything is equal.
  */
-static void run_restart(size_t cut, size_t redeliver)
+static void run_restart(size_t cut, size_t redeliver, unsigned flags)
 {
     static char topics[240][32], payloads[240][96];
     static int64_t arrivals[240];
@@ -565,10 +567,17 @@ static void run_restart(size_t cut, size_t redeliver)
         assert_int_equal(
             enpi_pipeline_restore(after, snap->meters[i].meter_id, &snap->meters[i].state), 0);
     for (size_t i = cut - redeliver; i < n; i++)
-        ingest_str(after, 1000 + i, topics[i], payloads[i], arrivals[i]);
+        enpi_pipeline_ingest(after, 1000 + i, topics[i], strlen(topics[i]), payloads[i],
+                             strlen(payloads[i]), arrivals[i], i < cut ? flags : 0);
     batch = take(after);
     table_add(&b, batch);
 
+    if (flags & ENPI_INGEST_REDELIVERED) {
+        assert_int_equal(enpi_pipeline_stats(after)->redelivered, redeliver);
+        redeliver = 0; /* nothing may differ from the uninterrupted run */
+    } else {
+        assert_int_equal(enpi_pipeline_stats(after)->redelivered, 0);
+    }
     assert_int_equal(table_ignored(&b), table_ignored(&a) + 4 * redeliver);
     if (redeliver > 0) {
         table_forget_ignored(&a);
@@ -602,15 +611,101 @@ static void run_restart(size_t cut, size_t redeliver)
 static void restore_then_continue_equals_an_uninterrupted_run(void **state)
 {
     (void)state;
-    run_restart(70, 0);
-    run_restart(33, 0);
+    run_restart(70, 0, 0);
+    run_restart(33, 0, 0);
 }
 
 static void redelivery_after_restart_only_counts(void **state)
 {
     (void)state;
-    run_restart(70, 10);
-    run_restart(101, 25);
+    run_restart(70, 10, 0);
+    run_restart(101, 25, 0);
+}
+
+/* The same redeliveries flagged as such (MQTT DUP) change nothing at all. */
+static void flagged_redelivery_after_restart_changes_nothing(void **state)
+{
+    (void)state;
+    run_restart(70, 10, ENPI_INGEST_REDELIVERED);
+    run_restart(101, 25, ENPI_INGEST_REDELIVERED);
+}
+
+static void ingest_flags(enpi_pipeline_t *p, uint64_t seq, const char *topic, int64_t ts, double v,
+                         unsigned flags)
+{
+    char buf[128];
+    snprintf(buf, sizeof(buf), "{\"ts\": %lld, \"value\": %.17g}", (long long)ts, v);
+    enpi_pipeline_ingest(p, seq, topic, strlen(topic), buf, strlen(buf), ts + 1000, flags);
+}
+
+/*
+ * f1/em (cumulative) 100 at 10:00Z, 150 at 10:20Z. Then the 10:20Z reading comes again:
+ * flagged as a redelivery it only counts in stats.redelivered; unflagged it is a
+ * duplicate in the window and the meter. A flagged late reading (10:10Z) is ignored the
+ * same way; a flagged reading with new data (10:40Z, 170) is applied as usual. f1/gas
+ * (delta): a flagged repeat is not a duplicate. A later enpi_pipeline_apply() duplicate
+ * counts again (the flag belongs to the message only).
+ */
+static void redelivered_duplicates_count_apart(void **state)
+{
+    enpi_pipeline_t *p = pipeline_from(cfg);
+    int64_t t0 = utc_ms(2018, 3, 28, 10, 0, 0);
+    const enpi_pipeline_stats_t *st = enpi_pipeline_stats(p);
+    const enpi_rollup_delta_t *d;
+    const enpi_meter_snapshot_t *ms;
+    enpi_batch_t *b;
+
+    (void)state;
+    ingest_flags(p, 0, "enpi/f1/em", t0, 100, 0);
+    ingest_flags(p, 1, "enpi/f1/em", t0 + 20 * MIN_MS, 150, 0);
+    ingest_flags(p, 2, "enpi/f1/gas", t0 + 15 * MIN_MS, 2, 0);
+    b = take(p);
+    enpi_batch_free(b);
+
+    ingest_flags(p, 3, "enpi/f1/em", t0 + 20 * MIN_MS, 150, ENPI_INGEST_REDELIVERED);
+    ingest_flags(p, 4, "enpi/f1/em", t0 + 10 * MIN_MS, 120, ENPI_INGEST_REDELIVERED);
+    ingest_flags(p, 5, "enpi/f1/gas", t0 + 15 * MIN_MS, 2, ENPI_INGEST_REDELIVERED);
+    assert_int_equal(st->redelivered, 3);
+    assert_int_equal(st->duplicates, 0);
+    assert_int_equal(st->late, 0);
+    assert_int_equal(st->messages, 6);
+    assert_int_equal(enpi_pipeline_meter_state(p, "f1/em")->duplicates, 0);
+    assert_int_equal(enpi_pipeline_meter_state(p, "f1/em")->late, 0);
+    assert_int_equal(enpi_pipeline_meter_state(p, "f1/gas")->duplicates, 0);
+    b = take(p);
+    assert_int_equal(b->n_rollups, 0); /* no window touched, no meter changed */
+    assert_int_equal(b->n_meters, 0);
+    assert_int_equal(b->inbox_upto, 6);
+    enpi_batch_free(b);
+
+    /* new data in a redelivered message, and the same repeat without the flag */
+    ingest_flags(p, 6, "enpi/f1/em", t0 + 40 * MIN_MS, 170, ENPI_INGEST_REDELIVERED);
+    ingest_flags(p, 7, "enpi/f1/em", t0 + 40 * MIN_MS, 170, 0);
+    ingest_flags(p, 8, "enpi/f1/em", t0 + 30 * MIN_MS, 160, 0);
+    assert_int_equal(st->redelivered, 3);
+    assert_int_equal(st->duplicates, 1);
+    assert_int_equal(st->late, 1);
+    b = take(p);
+    d = must_rollup(b, "f1/em", RES_1H, t0);
+    assert_close(d->delta.value, 20);
+    assert_int_equal(d->delta.readings, 1);
+    assert_int_equal(d->delta.duplicates, 1);
+    assert_int_equal(d->delta.late, 1);
+    d = must_rollup(b, "f1/em", RES_15M, t0 + 30 * MIN_MS);
+    assert_int_equal(d->delta.duplicates, 1);
+    assert_int_equal(d->delta.late, 1);
+    ms = batch_meter(b, "f1/em");
+    assert_non_null(ms);
+    assert_int_equal(ms->state.readings, 3);
+    assert_int_equal(ms->state.duplicates, 1);
+    assert_int_equal(ms->state.late, 1);
+    assert_int_equal(ms->state.last_ts_ms, t0 + 40 * MIN_MS);
+    enpi_batch_free(b);
+
+    assert_int_equal(apply(p, "f1/gas", t0 + 15 * MIN_MS, 2), 1);
+    assert_int_equal(st->duplicates, 2);
+    assert_int_equal(st->redelivered, 3);
+    enpi_pipeline_free(p);
 }
 
 int main(void)
@@ -625,6 +720,8 @@ int main(void)
         cmocka_unit_test(shares_add_up_to_the_amount),
         cmocka_unit_test(restore_then_continue_equals_an_uninterrupted_run),
         cmocka_unit_test(redelivery_after_restart_only_counts),
+        cmocka_unit_test(flagged_redelivery_after_restart_changes_nothing),
+        cmocka_unit_test(redelivered_duplicates_count_apart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -250,7 +250,7 @@ static enpi_reject_t one_len(enpi_pipeline_t *p, const char *topic, const char *
     enpi_pipeline_stats_t before = *enpi_pipeline_stats(p);
     enpi_reject_t found = ENPI_REJECT__COUNT;
 
-    enpi_pipeline_ingest(p, seq++, topic, strlen(topic), payload, len, A);
+    enpi_pipeline_ingest(p, seq++, topic, strlen(topic), payload, len, A, 0);
     for (int r = 0; r < ENPI_REJECT__COUNT; r++) {
         uint64_t d = enpi_pipeline_stats(p)->rejects[r] - before.rejects[r];
         if (d > 1 || (d == 1 && found != ENPI_REJECT__COUNT))
@@ -314,7 +314,7 @@ static void summer_time_is_applied_to_local_time(void **state)
     (void)state;
     /* in July Berlin is +02:00: 12:00 local is 10:00Z */
     snprintf(buf, sizeof(buf), "%s", sensor("\"2024-07-01T12:00:00\"", "5"));
-    enpi_pipeline_ingest(p, 0, "tele/plug1/SENSOR", 17, buf, strlen(buf), t);
+    enpi_pipeline_ingest(p, 0, "tele/plug1/SENSOR", 17, buf, strlen(buf), t, 0);
     assert_int_equal(st->last_ts_ms, t);
     enpi_pipeline_free(p);
 }

@@ -75,7 +75,7 @@ static void sp_msg(enpi_pipeline_t *p, const char *topic, int64_t ts, long long 
     uint8_t buf[1024];
     size_t len = sp_encode(buf, sizeof(buf), (uint64_t)ts, seq, m, n);
 
-    enpi_pipeline_ingest(p, next_seq++, topic, strlen(topic), buf, len, ts + 1000);
+    enpi_pipeline_ingest(p, next_seq++, topic, strlen(topic), buf, len, ts + 1000, 0);
 }
 
 /* NBIRTH of plant/<node>: bdSeq, Energy/Total kWh (alias 1, Double), Power kW (alias 2). */
@@ -435,7 +435,7 @@ static void bad_sparkplug_messages_are_rejects(void **state)
     const enpi_pipeline_stats_t *ps = enpi_pipeline_stats(p);
 
     (void)state;
-    enpi_pipeline_ingest(p, next_seq++, "spBv1.0/plant/NDATA/gw1", 23, "\xff\xff", 2, T0);
+    enpi_pipeline_ingest(p, next_seq++, "spBv1.0/plant/NDATA/gw1", 23, "\xff\xff", 2, T0, 0);
     ingest_str(p, next_seq++, "spBv1.0/plant/BOGUS/gw1", "", T0);
     ingest_str(p, next_seq++, "spBv1.0/plant", "", T0);
     assert_int_equal(ps->rejects[ENPI_REJECT_PARSE], 3);
@@ -464,7 +464,7 @@ static void tahu_payloads_land_in_meter_states(void **state)
     for (size_t i = 0; i < sizeof(tahu_fixtures) / sizeof(tahu_fixtures[0]); i++) {
         const tahu_fixture_t *f = &tahu_fixtures[i];
         enpi_pipeline_ingest(p, next_seq++, f->topic, strlen(f->topic), f->bytes, f->len,
-                             INT64_C(1700000200000));
+                             INT64_C(1700000200000), 0);
     }
     st = enpi_pipeline_meter_state(p, "enpi-test/edge1/Energy/Total kWh");
     assert_true(st->has_state && st->last_raw == 1001.25);

@@ -181,12 +181,12 @@ static void payload_size_limit_is_256_kib(void **state)
     memcpy(big, head, strlen(head));
     big[n] = '\0';
     /* 256 KiB + 1 byte: rejected whole, without parsing */
-    enpi_pipeline_ingest(p, 0, "enpi/f1/em", 10, big, n, A);
+    enpi_pipeline_ingest(p, 0, "enpi/f1/em", 10, big, n, A, 0);
     assert_int_equal(rejects(p, ENPI_REJECT_TOO_LARGE), 1);
     assert_int_equal(enpi_pipeline_stats(p)->readings, 0);
     assert_int_equal(enpi_pipeline_meter_state(p, "f1/em")->rejected, 1);
     /* exactly 256 KiB (the JSON padded with spaces): accepted */
-    enpi_pipeline_ingest(p, 1, "enpi/f1/em", 10, big, n - 1, A);
+    enpi_pipeline_ingest(p, 1, "enpi/f1/em", 10, big, n - 1, A, 0);
     assert_int_equal(total_rejects(p), 1);
     assert_int_equal(enpi_pipeline_stats(p)->applied, 1);
     free(big);

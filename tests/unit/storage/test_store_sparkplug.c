@@ -223,7 +223,7 @@ static void deliver(enpi_store_t *st, enpi_pipeline_t *p, uint64_t seq, const ch
                            .payload_len = len,
                            .arrival_ms = ts + 1000};
     assert_int_equal(enpi_store_inbox_append(st, &im), 0);
-    enpi_pipeline_ingest(p, seq, topic, im.topic_len, buf, len, im.arrival_ms);
+    enpi_pipeline_ingest(p, seq, topic, im.topic_len, buf, len, im.arrival_ms, 0);
 }
 
 static void commit_all(enpi_store_t *st, enpi_pipeline_t *p)
@@ -249,7 +249,7 @@ static int restore_node_cb(void *ctx, const char *key, const void *state, size_t
 static int replay_cb(void *ctx, const enpi_inbox_msg_t *m)
 {
     enpi_pipeline_ingest(ctx, m->seq, m->topic, m->topic_len, m->payload, m->payload_len,
-                         m->arrival_ms);
+                         m->arrival_ms, 0);
     return 0;
 }
 
