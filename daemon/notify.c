@@ -104,6 +104,21 @@ void enpid_notify_status(enpid_t *d, const char *text)
     sd_notifyf(0, "STATUS=%s", text);
 }
 
+/* One line with every reject reason's count ("rejects parse_error=0 missing_value=2 ..."),
+ * in enpi_reject_t order, and the re-based readings, so an operator (and the storm test)
+ * can see what was refused and why. */
+static void log_rejects_by_reason(const enpi_pipeline_stats_t *s)
+{
+    char line[1024];
+    size_t n = (size_t)snprintf(line, sizeof line, "stats: rejects");
+    for (int r = 0; r < ENPI_REJECT__COUNT && n < sizeof line; r++)
+        n += (size_t)snprintf(line + n, sizeof line - n, " %s=%" PRIu64,
+                              enpi_reject_name((enpi_reject_t)r), s->rejects[r]);
+    if (n < sizeof line)
+        snprintf(line + n, sizeof line - n, "; rebased %" PRIu64, s->rebased);
+    log_info("%s", line);
+}
+
 /*
  * The periodic info line: message flow, arithmetic, rejects, commits, ring; then, when an
  * input has format sparkplug, the Sparkplug host's counters and the outbox of rebirth
@@ -122,6 +137,7 @@ void enpid_notify_report(enpid_t *d)
              s->resets, sum_rejects(s), s->rejects[ENPI_REJECT_UNKNOWN_METER],
              s->rejects[ENPI_REJECT_PARSE], d->n_commits, d->n_commit_failures, d->last_commit_us,
              enpi_ring_size(&d->ring), enpi_ring_capacity(&d->ring));
+    log_rejects_by_reason(s);
     enpi_sparkplug_stats_t sp;
     if (!enpi_pipeline_sparkplug_stats(d->pipe, &sp))
         return;

@@ -133,6 +133,7 @@ struct enpi_pipeline {
     uint64_t outbox_queued;
     uint64_t outbox_dropped;
     enpi_ratelimit_t sp_rl; /* log lines about rebirths and deaths */
+    enpi_ratelimit_t rebase_rl; /* log lines about re-based meters */
 
     /* the message being ingested, for the decoders' callback */
     const char *topic;
@@ -343,6 +344,20 @@ static void count_in_window(enpi_pipeline_t *p, pmeter_t *m, int64_t ts, const e
     }
 }
 
+/* A reading that re-bases its meter (SPEC §5 would spread it over more than 400 days, see
+ * meter.h) is legitimate but worth an operator's look: a clock that jumped, or a meter
+ * back after more than a year. Logged at the reject rate limit. */
+static void log_rebased(enpi_pipeline_t *p, const pmeter_t *m, int64_t ts)
+{
+    uint64_t suppressed;
+    if (!enpi_ratelimit_allow(&p->rebase_rl, p->arrival_ms, REJECT_LOG_BURST, &suppressed))
+        return;
+    log_warn("meter %s: reading at %" PRId64 " ms is more than 400 days after the previous one;"
+             " it re-bases the meter instead of being apportioned (%" PRIu64
+             " similar suppressed)",
+             m->cfg->id, ts, suppressed);
+}
+
 /*
  * Evaluates and applies one reading of a known meter. Returns 0 accepted, 1 ignored
  * (duplicate, late cumulative), -1 rejected (*reason set; ENPI_REJECT__COUNT when memory
@@ -376,6 +391,10 @@ static int apply_reading(enpi_pipeline_t *p, pmeter_t *m, int64_t ts, double raw
     p->stats.late += step.late && step.kind != ENPI_STEP_REJECT;
     p->stats.duplicates += step.duplicates;
     p->stats.resets += step.resets;
+    if (step.rebased) {
+        p->stats.rebased++;
+        log_rebased(p, m, ts);
+    }
     switch (step.kind) {
     case ENPI_STEP_REJECT:
         p->stats.rejects[step.reason]++;

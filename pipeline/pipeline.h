@@ -158,6 +158,8 @@ typedef struct {
     uint64_t redelivered; /* readings of broker redeliveries (ENPI_INGEST_REDELIVERED) found
                              already applied: ignored and counted here only, neither as
                              duplicates nor as late */
+    uint64_t rebased;     /* readings more than ENPI_MAX_SPREAD_MS after the meter's previous
+                             one: they re-base the meter instead of being apportioned */
     uint64_t rejects[ENPI_REJECT__COUNT];
     uint64_t nomem; /* readings dropped because memory ran out (logged) */
 } enpi_pipeline_stats_t;

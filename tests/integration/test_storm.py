@@ -300,6 +300,16 @@ def last_stats(text):
     return [int(x) for x in found[-1]]
 
 
+REJECTS_RE = re.compile(r"stats: rejects((?: [a-z_]+=\d+)+)")
+
+
+def last_rejects_by_reason(text):
+    """The per-reason counts of enpid's last 'stats: rejects reason=N ...' line."""
+    found = REJECTS_RE.findall(text)
+    check(found, "enpid logged no 'stats: rejects reason=N ...' line")
+    return {k: int(v) for k, v in (kv.split("=") for kv in found[-1].split())}
+
+
 def crash_lines(text):
     return [l for l in text.splitlines() if any(w in l for w in CRASH_WORDS)]
 
@@ -431,11 +441,15 @@ def test(env):
     check(parse == inj["parse"], "enpid counted %d parse_error, %d injected" %
           (parse, inj["parse"]))
     log("reject counters in enpid's stats line equal the injected ones (total, unknown, parse)")
-    log("the other reasons injected (%s) are checked through the per-meter `rejected`; a "
-        "per-reason stats line would check each" % ", ".join(
-            "%s %d" % kv for kv in sorted(inj["by_reason"].items())
-            if kv[0] not in ("unknown_meter", "parse_error")))
-
+    by_reason = last_rejects_by_reason(text)
+    for reason, n in sorted(inj["by_reason"].items()):
+        check(by_reason.get(reason) == n, "enpid counted %s %s=%s, %d injected" %
+              (reason, reason, by_reason.get(reason), n))
+    others = {r: n for r, n in by_reason.items() if r not in inj["by_reason"]}
+    check(all(n == 0 for n in others.values()),
+          "enpid counted rejects that were not injected: %s" % others)
+    log("every reason's count in enpid's 'stats: rejects' line equals what was injected: %s" %
+        ", ".join("%s %d" % kv for kv in sorted(inj["by_reason"].items())))
 
 if __name__ == "__main__":
     harness.main(test, __doc__)
