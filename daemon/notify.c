@@ -8,6 +8,7 @@
  * are read with relaxed atomic loads (statistics, they order nothing).
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include <systemd/sd-daemon.h>
@@ -119,6 +120,37 @@ static void log_rejects_by_reason(const enpi_pipeline_stats_t *s)
     log_info("%s", line);
 }
 
+/* One line per configured input with anything counted: `stats: input N "<topic>" messages M
+ * rejects reason=n ...` (nonzero reasons only), N its position in the config's inputs. */
+static void log_inputs(const enpid_t *d)
+{
+    size_t n_in = enpi_pipeline_n_inputs(d->pipe);
+
+    if (d->cfg == NULL)
+        return;
+    if (n_in > d->cfg->n_inputs) /* the pipeline is built from d->cfg: never, but be safe */
+        n_in = d->cfg->n_inputs;
+    for (size_t i = 0; i < n_in; i++) {
+        enpi_input_stats_t is;
+        if (enpi_pipeline_input_stats(d->pipe, i, &is) != 0)
+            continue;
+        bool any = is.messages > 0;
+        for (int r = 0; r < ENPI_REJECT__COUNT && !any; r++)
+            any = is.rejects[r] > 0;
+        if (!any)
+            continue;
+        char line[1024];
+        const char *topic = d->cfg->inputs[i].topic != NULL ? d->cfg->inputs[i].topic : "";
+        size_t n = (size_t)snprintf(line, sizeof line, "stats: input %zu \"%s\" messages %" PRIu64
+                                    " rejects", i, topic, is.messages);
+        for (int r = 0; r < ENPI_REJECT__COUNT && n < sizeof line; r++)
+            if (is.rejects[r] > 0)
+                n += (size_t)snprintf(line + n, sizeof line - n, " %s=%" PRIu64,
+                                      enpi_reject_name((enpi_reject_t)r), is.rejects[r]);
+        log_info("%s", line);
+    }
+}
+
 /*
  * The periodic info line: message flow, arithmetic, rejects, commits, ring; then, when an
  * input has format sparkplug, the Sparkplug host's counters and the outbox of rebirth
@@ -138,6 +170,7 @@ void enpid_notify_report(enpid_t *d)
              s->rejects[ENPI_REJECT_PARSE], d->n_commits, d->n_commit_failures, d->last_commit_us,
              enpi_ring_size(&d->ring), enpi_ring_capacity(&d->ring));
     log_rejects_by_reason(s);
+    log_inputs(d);
     enpi_sparkplug_stats_t sp;
     if (!enpi_pipeline_sparkplug_stats(d->pipe, &sp))
         return;

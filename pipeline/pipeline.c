@@ -79,6 +79,7 @@ typedef struct {
     const enpi_input_cfg_t *cfg;
     enpi_topic_t topic;
     enpi_json_paths_t json;
+    enpi_input_stats_t stats; /* messages matched and their rejects */
 } pinput_t;
 
 typedef struct {
@@ -142,6 +143,7 @@ struct enpi_pipeline {
     char topic_id[ENPI_METER_ID_MAX + 1];
     int64_t arrival_ms;
     bool redelivered; /* the message carries ENPI_INGEST_REDELIVERED */
+    pinput_t *in;     /* the input that matched it; NULL outside ingest and for no_input */
 };
 
 /* ---- logging ------------------------------------------------------------------------ */
@@ -218,11 +220,19 @@ static void mark_dirty(enpi_pipeline_t *p, pmeter_t *m)
     }
 }
 
+/* Counts a reject globally and against the input of the message being ingested. */
+static void count_reject(enpi_pipeline_t *p, enpi_reject_t reason)
+{
+    p->stats.rejects[reason]++;
+    if (p->in != NULL)
+        p->in->stats.rejects[reason]++;
+}
+
 /* A reject before the arithmetic, of a reading whose meter may be known (m may be NULL). */
 static void reject_reading(enpi_pipeline_t *p, pmeter_t *m, enpi_reject_t reason, const char *id,
                            size_t id_len)
 {
-    p->stats.rejects[reason]++;
+    count_reject(p, reason);
     if (m != NULL) {
         m->st.rejected++;
         mark_dirty(p, m);
@@ -397,7 +407,7 @@ static int apply_reading(enpi_pipeline_t *p, pmeter_t *m, int64_t ts, double raw
     }
     switch (step.kind) {
     case ENPI_STEP_REJECT:
-        p->stats.rejects[step.reason]++;
+        count_reject(p, step.reason);
         log_reject(p, step.reason, m->cfg->id, strlen(m->cfg->id));
         *reason = step.reason;
         return -1;
@@ -848,7 +858,7 @@ const enpi_meter_state_t *enpi_pipeline_meter_state(const enpi_pipeline_t *p, co
 }
 
 /* The first input whose template matches, or NULL; fills caps. */
-static const pinput_t *match_input(const enpi_pipeline_t *p, const char *topic, size_t len,
+static pinput_t *match_input(const enpi_pipeline_t *p, const char *topic, size_t len,
                                    enpi_span_t *caps)
 {
     for (size_t i = 0; i < p->n_inputs; i++)
@@ -873,7 +883,7 @@ void enpi_pipeline_ingest(enpi_pipeline_t *p, uint64_t seq, const char *topic, s
                           unsigned flags)
 {
     enpi_span_t caps[ENPI_TOPIC_MAX_CAPS];
-    const pinput_t *in;
+    pinput_t *in;
     int rc;
 
     p->stats.messages++;
@@ -891,6 +901,8 @@ void enpi_pipeline_ingest(enpi_pipeline_t *p, uint64_t seq, const char *topic, s
         reject_message(p, ENPI_REJECT_NO_INPUT);
         goto done;
     }
+    p->in = in;
+    in->stats.messages++;
     p->topic_id_len = enpi_topic_render_id(&in->topic, caps, p->topic_id, sizeof(p->topic_id));
     if (payload_len > ENPI_PAYLOAD_MAX) {
         reject_message(p, ENPI_REJECT_TOO_LARGE);
@@ -929,6 +941,7 @@ done:
     p->topic = NULL;
     p->topic_len = 0;
     p->topic_id_len = -1;
+    p->in = NULL;
     p->redelivered = false; /* enpi_pipeline_apply() readings are never redeliveries */
 }
 
@@ -971,6 +984,19 @@ size_t enpi_pipeline_pending(const enpi_pipeline_t *p)
 const enpi_pipeline_stats_t *enpi_pipeline_stats(const enpi_pipeline_t *p)
 {
     return &p->stats;
+}
+
+size_t enpi_pipeline_n_inputs(const enpi_pipeline_t *p)
+{
+    return p->n_inputs;
+}
+
+int enpi_pipeline_input_stats(const enpi_pipeline_t *p, size_t input, enpi_input_stats_t *out)
+{
+    if (input >= p->n_inputs)
+        return ENPI_ERANGE;
+    *out = p->inputs[input].stats;
+    return 0;
 }
 
 bool enpi_pipeline_sparkplug_stats(const enpi_pipeline_t *p, enpi_sparkplug_stats_t *out)

@@ -244,6 +244,23 @@ int enpi_pipeline_take_batch(enpi_pipeline_t *p, enpi_batch_t **out);
 
 const enpi_pipeline_stats_t *enpi_pipeline_stats(const enpi_pipeline_t *p);
 
+/* Counters of one configured input since the pipeline was created: the messages whose
+ * topic it matched (the first matching input, see enpi_pipeline_ingest) and their
+ * rejects by reason. no_input rejects belong to no input (global stats only), nor do
+ * those of readings given to enpi_pipeline_apply(); every other reject counts both here
+ * and in enpi_pipeline_stats_t.rejects. */
+typedef struct {
+    uint64_t messages;
+    uint64_t rejects[ENPI_REJECT__COUNT];
+} enpi_input_stats_t;
+
+/* Number of configured inputs (the config's, in order). */
+size_t enpi_pipeline_n_inputs(const enpi_pipeline_t *p);
+
+/* Copies input `input`'s counters (index = position in cfg->inputs) into *out. Returns 0,
+ * or ENPI_ERANGE (*out untouched) when input >= enpi_pipeline_n_inputs(p). */
+int enpi_pipeline_input_stats(const enpi_pipeline_t *p, size_t input, enpi_input_stats_t *out);
+
 /* Copies the Sparkplug host's counters (sparkplug.h) into *out and returns true; false
  * (and *out zeroed) when no input has format sparkplug. Its parse_errors and bad_ids are
  * also counted in the pipeline's rejects (parse_error, bad_meter_id). */

@@ -363,6 +363,86 @@ static void creation_fails_cleanly_on_an_unknown_zone(void **state)
     enpi_config_free(bad);
 }
 
+/* Issue 3: every reject counts per reason and per input (the first matching input); the
+ * per-input counts sum to the global ones, except no_input, which belongs to no input. */
+static void rejects_count_per_input(void **state)
+{
+    enpi_config_t *two = config_from_yaml("timezone: UTC\n"
+                                          "pipeline:\n"
+                                          "  resolutions: [1h]\n"
+                                          "  max_future: 5m\n"
+                                          "inputs:\n"
+                                          "  - topic: \"enpi/{facility}/{meter}\"\n"
+                                          "    meter_id: \"{facility}/{meter}\"\n"
+                                          "  - topic: \"shellies/{meter}/emeter/0/total\"\n"
+                                          "    format: number\n"
+                                          "facilities:\n"
+                                          "  - id: f1\n"
+                                          "    meters:\n"
+                                          "      - { id: f1/em, kind: energy, reading: cumulative }\n"
+                                          "      - { id: sh1, kind: energy, reading: cumulative }\n");
+    enpi_pipeline_t *p;
+    enpi_input_stats_t in[2], bad;
+    const enpi_pipeline_stats_t *s;
+
+    (void)state;
+    assert_non_null(two);
+    p = pipeline_from(two);
+    assert_int_equal(enpi_pipeline_n_inputs(p), 2);
+
+    /* input 0 (json): 6 messages, 5 rejected, 1 applied */
+    assert_int_equal(one(p, "enpi/f1/em", "{\"ts\": 1522206000000, \"val"), ENPI_REJECT_PARSE);
+    assert_int_equal(one(p, "enpi/f1/em", "{\"ts\": 1522206000000}"), ENPI_REJECT_MISSING_VALUE);
+    assert_int_equal(one(p, "enpi/f1/em", "{\"ts\": 1522206000000}"), ENPI_REJECT_MISSING_VALUE);
+    assert_int_equal(one(p, "enpi/f1/nope", "{\"ts\": 1522206000000, \"value\": 1}"),
+                     ENPI_REJECT_UNKNOWN_METER);
+    assert_int_equal(one(p, "enpi/f1/em", "{\"ts\": 1622206000000, \"value\": 1}"),
+                     ENPI_REJECT_FUTURE);
+    assert_int_equal(one(p, "enpi/f1/em", "{\"ts\": 1522206000000, \"value\": 1}"),
+                     ENPI_REJECT__COUNT);
+    /* input 1 (number): 5 messages, 4 rejected, 1 applied */
+    assert_int_equal(one(p, "shellies/sh1/emeter/0/total", "abc"), ENPI_REJECT_PARSE);
+    assert_int_equal(one(p, "shellies/sh1/emeter/0/total", "-3"), ENPI_REJECT_NEGATIVE);
+    assert_int_equal(one(p, "shellies/zz/emeter/0/total", "12"), ENPI_REJECT_UNKNOWN_METER);
+    assert_int_equal(one(p, "shellies/sh1/emeter/0/total", "12"), ENPI_REJECT__COUNT);
+    assert_int_equal(one(p, "shellies/sh1/emeter/0/total", "1e999"), ENPI_REJECT_NOT_FINITE);
+    /* no input: global only */
+    assert_int_equal(one(p, "elsewhere/x", "1"), ENPI_REJECT_NO_INPUT);
+    assert_int_equal(one(p, "elsewhere/y", "1"), ENPI_REJECT_NO_INPUT);
+    /* enpi_pipeline_apply() readings belong to no input either */
+    assert_int_equal(enpi_pipeline_apply(p, "ghost", 5, A, 1, A, NULL), -1);
+
+    assert_int_equal(enpi_pipeline_input_stats(p, 0, &in[0]), 0);
+    assert_int_equal(enpi_pipeline_input_stats(p, 1, &in[1]), 0);
+    assert_int_equal(enpi_pipeline_input_stats(p, 2, &bad), ENPI_ERANGE);
+    assert_int_equal(enpi_pipeline_input_stats(p, (size_t)-1, &bad), ENPI_ERANGE);
+
+    assert_int_equal(in[0].messages, 6);
+    assert_int_equal(in[0].rejects[ENPI_REJECT_PARSE], 1);
+    assert_int_equal(in[0].rejects[ENPI_REJECT_MISSING_VALUE], 2);
+    assert_int_equal(in[0].rejects[ENPI_REJECT_UNKNOWN_METER], 1);
+    assert_int_equal(in[0].rejects[ENPI_REJECT_FUTURE], 1);
+    assert_int_equal(in[0].rejects[ENPI_REJECT_NEGATIVE], 0);
+    assert_int_equal(in[0].rejects[ENPI_REJECT_NO_INPUT], 0);
+
+    assert_int_equal(in[1].messages, 5);
+    assert_int_equal(in[1].rejects[ENPI_REJECT_PARSE], 1);
+    assert_int_equal(in[1].rejects[ENPI_REJECT_NEGATIVE], 1);
+    assert_int_equal(in[1].rejects[ENPI_REJECT_UNKNOWN_METER], 1);
+    assert_int_equal(in[1].rejects[ENPI_REJECT_NOT_FINITE], 1);
+    assert_int_equal(in[1].rejects[ENPI_REJECT_MISSING_VALUE], 0);
+    assert_int_equal(in[1].rejects[ENPI_REJECT_NO_INPUT], 0);
+
+    s = enpi_pipeline_stats(p);
+    assert_int_equal(s->messages, in[0].messages + in[1].messages + 2);
+    for (int r = 0; r < ENPI_REJECT__COUNT; r++) {
+        uint64_t extra = r == ENPI_REJECT_NO_INPUT ? 2 : r == ENPI_REJECT_UNKNOWN_METER ? 1 : 0;
+        assert_int_equal(s->rejects[r], in[0].rejects[r] + in[1].rejects[r] + extra);
+    }
+    enpi_pipeline_free(p);
+    enpi_config_free(two);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +456,7 @@ int main(void)
         cmocka_unit_test(meter_ids_from_the_payload),
         cmocka_unit_test(a_truncated_protobuf_batch_is_a_parse_error),
         cmocka_unit_test(creation_fails_cleanly_on_an_unknown_zone),
+        cmocka_unit_test(rejects_count_per_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
