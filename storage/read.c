@@ -8,6 +8,7 @@
  * keys is ever covered by a range deletion (keys.h), so they skip range tombstones.
  * Thread-safe: each call has its own read options and iterator.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,10 +80,21 @@ static void id_copy(char *dst, const char *id, size_t id_len)
     dst[id_len] = '\0';
 }
 
-int enpi_store_meter_states(enpi_store_t *st, enpi_meter_state_cb cb, void *ctx)
+/* What a scan over one id-keyed record type does with each record: the id (NUL-terminated,
+ * valid during the call) and the raw value. Returns nonzero to stop the scan. */
+typedef int (*id_record_fn)(void *ctx, const char *id, const char *v, size_t vlen);
+
+/*
+ * Walks every record of one id-keyed type ('m' meter states, 'u' unknown meters, 's'
+ * Sparkplug nodes) in key order, handing each to fn. A malformed key stops the scan with
+ * ENPI_EPARSE; `what` names the records in messages ("meter state", ...).
+ */
+static int scan_id_records(enpi_store_t *st, uint8_t type, const char *what, id_record_fn fn,
+                           void *ctx)
 {
-    const uint8_t lower[1] = {ENPI_KEY_METER};
-    const uint8_t upper[1] = {ENPI_KEY_METER + 1};
+    const uint8_t lower[1] = {type};
+    const uint8_t upper[1] = {(uint8_t)(type + 1)};
+    char scanning[64];
     range_iter_t r;
     range_open(st, &r, lower, sizeof lower, upper, sizeof upper);
     int rc = 0;
@@ -92,25 +104,43 @@ int enpi_store_meter_states(enpi_store_t *st, enpi_meter_state_cb cb, void *ctx)
         const char *v = rocksdb_iter_value(r.it, &vlen);
         const char *id;
         size_t id_len;
-        if (!enpi_store_key_parse_id(k, klen, ENPI_KEY_METER, &id, &id_len)) {
-            log_err("storage: malformed meter state key of %zu bytes", klen);
+        if (!enpi_store_key_parse_id(k, klen, type, &id, &id_len)) {
+            log_err("storage: malformed %s key of %zu bytes", what, klen);
             rc = ENPI_EPARSE;
             break;
         }
-        char meter_id[ENPI_KEY_ID_MAX + 1];
-        id_copy(meter_id, id, id_len);
-        enpi_meter_state_t s;
-        rc = enpi_store_rec_meter_decode(v, vlen, &s);
-        if (rc) {
-            log_err("storage: the stored state of meter %s does not decode", meter_id);
-            break;
-        }
-        rc = cb(ctx, meter_id, &s);
-        enpi_meter_state_clear(&s);
-        if (rc)
+        char id_buf[ENPI_KEY_ID_MAX + 1];
+        id_copy(id_buf, id, id_len);
+        if ((rc = fn(ctx, id_buf, v, vlen)) != 0)
             break;
     }
-    return range_close(&r, rc, "scanning meter states");
+    snprintf(scanning, sizeof scanning, "scanning %ss", what);
+    return range_close(&r, rc, scanning);
+}
+
+typedef struct {
+    enpi_meter_state_cb cb;
+    void *ctx;
+} meter_scan_t;
+
+static int meter_record(void *ctx, const char *meter_id, const char *v, size_t vlen)
+{
+    meter_scan_t *m = ctx;
+    enpi_meter_state_t s;
+    int rc = enpi_store_rec_meter_decode(v, vlen, &s);
+    if (rc) {
+        log_err("storage: the stored state of meter %s does not decode", meter_id);
+        return rc;
+    }
+    rc = m->cb(m->ctx, meter_id, &s);
+    enpi_meter_state_clear(&s);
+    return rc;
+}
+
+int enpi_store_meter_states(enpi_store_t *st, enpi_meter_state_cb cb, void *ctx)
+{
+    meter_scan_t m = {cb, ctx};
+    return scan_id_records(st, ENPI_KEY_METER, "meter state", meter_record, &m);
 }
 
 int enpi_store_rollups(enpi_store_t *st, const char *meter_id, uint32_t res_code, int64_t from,
@@ -152,64 +182,46 @@ int enpi_store_rollups(enpi_store_t *st, const char *meter_id, uint32_t res_code
     return range_close(&r, rc, "scanning rollups");
 }
 
+typedef struct {
+    enpi_unknown_cb cb;
+    void *ctx;
+} unknown_scan_t;
+
+static int unknown_record(void *ctx, const char *meter_id, const char *v, size_t vlen)
+{
+    unknown_scan_t *u = ctx;
+    enpi_unknown_meter_t rec = {.meter_id = meter_id};
+    char *topic = NULL;
+    int rc = enpi_store_rec_unknown_decode(v, vlen, &rec.count, &topic, &rec.last_seen_ms);
+    if (rc) {
+        log_err("storage: the unknown meter %s does not decode", meter_id);
+        return rc;
+    }
+    rec.last_topic = topic;
+    rc = u->cb(u->ctx, &rec);
+    free(topic);
+    return rc;
+}
+
 int enpi_store_unknown_meters(enpi_store_t *st, enpi_unknown_cb cb, void *ctx)
 {
-    const uint8_t lower[1] = {ENPI_KEY_UNKNOWN};
-    const uint8_t upper[1] = {ENPI_KEY_UNKNOWN + 1};
-    range_iter_t r;
-    range_open(st, &r, lower, sizeof lower, upper, sizeof upper);
-    int rc = 0;
-    for (; rocksdb_iter_valid(r.it); rocksdb_iter_next(r.it)) {
-        size_t klen, vlen;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(r.it, &klen);
-        const char *v = rocksdb_iter_value(r.it, &vlen);
-        const char *id;
-        size_t id_len;
-        if (!enpi_store_key_parse_id(k, klen, ENPI_KEY_UNKNOWN, &id, &id_len)) {
-            log_err("storage: malformed unknown meter key of %zu bytes", klen);
-            rc = ENPI_EPARSE;
-            break;
-        }
-        char meter_id[ENPI_KEY_ID_MAX + 1];
-        id_copy(meter_id, id, id_len);
-        enpi_unknown_meter_t u = {.meter_id = meter_id};
-        char *topic = NULL;
-        rc = enpi_store_rec_unknown_decode(v, vlen, &u.count, &topic, &u.last_seen_ms);
-        if (rc) {
-            log_err("storage: the unknown meter %s does not decode", meter_id);
-            break;
-        }
-        u.last_topic = topic;
-        rc = cb(ctx, &u);
-        free(topic);
-        if (rc)
-            break;
-    }
-    return range_close(&r, rc, "scanning unknown meters");
+    unknown_scan_t u = {cb, ctx};
+    return scan_id_records(st, ENPI_KEY_UNKNOWN, "unknown meter", unknown_record, &u);
+}
+
+typedef struct {
+    enpi_sparkplug_node_record_cb cb;
+    void *ctx;
+} node_scan_t;
+
+static int node_record(void *ctx, const char *key, const char *v, size_t vlen)
+{
+    node_scan_t *n = ctx;
+    return n->cb(n->ctx, key, v, vlen);
 }
 
 int enpi_store_sparkplug_nodes(enpi_store_t *st, enpi_sparkplug_node_record_cb cb, void *ctx)
 {
-    const uint8_t lower[1] = {ENPI_KEY_SPARKPLUG};
-    const uint8_t upper[1] = {ENPI_KEY_SPARKPLUG + 1};
-    range_iter_t r;
-    range_open(st, &r, lower, sizeof lower, upper, sizeof upper);
-    int rc = 0;
-    for (; rocksdb_iter_valid(r.it); rocksdb_iter_next(r.it)) {
-        size_t klen, vlen;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(r.it, &klen);
-        const char *v = rocksdb_iter_value(r.it, &vlen);
-        const char *id;
-        size_t id_len;
-        if (!enpi_store_key_parse_id(k, klen, ENPI_KEY_SPARKPLUG, &id, &id_len)) {
-            log_err("storage: malformed sparkplug node key of %zu bytes", klen);
-            rc = ENPI_EPARSE;
-            break;
-        }
-        char key[ENPI_KEY_ID_MAX + 1];
-        id_copy(key, id, id_len);
-        if ((rc = cb(ctx, key, v, vlen)) != 0)
-            break;
-    }
-    return range_close(&r, rc, "scanning sparkplug nodes");
+    node_scan_t n = {cb, ctx};
+    return scan_id_records(st, ENPI_KEY_SPARKPLUG, "sparkplug node", node_record, &n);
 }
