@@ -30,6 +30,7 @@
 #include "records.h"
 #include "storage.h"
 #include "tmpdir.h"
+#include "store_fixture.h"
 
 extern char **environ;
 
@@ -37,40 +38,9 @@ extern char **environ;
 #define RES_1H 60u
 #define W15 900000LL
 
-typedef struct {
-    char *dir;  /* the test's temp folder */
-    char *path; /* dir/db, the store */
-} fixture_t;
-
 static int setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof *f);
-    f->dir = test_mkdtemp("store");
-    if (!f->dir)
-        return -1;
-    f->path = test_path(f->dir, "db");
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture_t *f = *state;
-    test_rmtree(f->dir);
-    free(f->path);
-    free(f);
-    return 0;
-}
-
-static enpi_store_t *open_primary(const char *path)
-{
-    enpi_store_t *st = NULL;
-    char err[512] = "";
-    int rc = enpi_store_open(path, ENPI_STORE_PRIMARY, &st, err, sizeof err);
-    if (rc)
-        print_error("open %s: %s (%s)\n", path, enpi_strerror(rc), err);
-    assert_int_equal(rc, 0);
-    return st;
+    return store_fixture_setup(state, "store");
 }
 
 /* ---- reading rollups back ---- */

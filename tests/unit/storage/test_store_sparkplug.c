@@ -21,44 +21,14 @@
 #include "records.h"
 #include "storage.h"
 #include "tmpdir.h"
+#include "store_fixture.h"
 
 #include "../pipeline/pipeline_testutil.h"
 #include "../pipeline/sparkplug_testenc.h"
 
-typedef struct {
-    char *dir;
-    char *path;
-} fixture_t;
-
 static int setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof *f);
-    f->dir = test_mkdtemp("sparkplug");
-    if (!f->dir)
-        return -1;
-    f->path = test_path(f->dir, "db");
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture_t *f = *state;
-    test_rmtree(f->dir);
-    free(f->path);
-    free(f);
-    return 0;
-}
-
-static enpi_store_t *open_primary(const char *path)
-{
-    enpi_store_t *st = NULL;
-    char err[512] = "";
-    int rc = enpi_store_open(path, ENPI_STORE_PRIMARY, &st, err, sizeof err);
-    if (rc)
-        print_error("open %s: %s (%s)\n", path, enpi_strerror(rc), err);
-    assert_int_equal(rc, 0);
-    return st;
+    return store_fixture_setup(state, "sparkplug");
 }
 
 /* ---- reading node records back ---- */
