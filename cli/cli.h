@@ -45,6 +45,9 @@ typedef int (*enpi_cli_cmd_fn)(enpi_cli_globals_t *g, int argc, char **argv, enp
 int enpi_cmd_query(enpi_cli_globals_t *g, int argc, char **argv, enpi_cli_diag_t *d);
 int enpi_cmd_meters(enpi_cli_globals_t *g, int argc, char **argv, enpi_cli_diag_t *d);
 int enpi_cmd_facilities(enpi_cli_globals_t *g, int argc, char **argv, enpi_cli_diag_t *d);
+int enpi_cmd_report(enpi_cli_globals_t *g, int argc, char **argv, enpi_cli_diag_t *d);
+int enpi_cmd_plot(enpi_cli_globals_t *g, int argc, char **argv, enpi_cli_diag_t *d);
+int enpi_cmd_import(enpi_cli_globals_t *g, int argc, char **argv, enpi_cli_diag_t *d);
 
 /*
  * Parses a command's arguments: its own options `extra` plus the global ones. On --help

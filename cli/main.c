@@ -19,6 +19,9 @@ static const char usage_text[] =
     "  query        window rollups of a facility or a meter\n"
     "  meters       configured meters and their state; --unknown: ids seen but not configured\n"
     "  facilities   facilities, meter counts, last reading, stale meters\n"
+    "  report       the programme's target report (SPEC §6); --pdf FILE for a printable one\n"
+    "  plot         SEC chart of a facility with baseline, target and stretch lines\n"
+    "  import       publish historical readings from a CSV file through the broker\n"
     "\n"
     "Global options:\n"
     "  --config FILE  configuration file; the store is its storage.path\n"
@@ -39,6 +42,9 @@ static const struct {
     {"query", enpi_cmd_query},
     {"meters", enpi_cmd_meters},
     {"facilities", enpi_cmd_facilities},
+    {"report", enpi_cmd_report},
+    {"plot", enpi_cmd_plot},
+    {"import", enpi_cmd_import},
 };
 
 /* Prints the diagnostic of a failed command and gives the exit status. */
@@ -85,7 +91,7 @@ int main(int argc, char **argv)
     if (g.verbose)
         enpi_log_max_level = ENPI_LOG_DEBUG;
     if (idx >= argc) {
-        enpi_cli_usage(&d, "missing command (query, meters or facilities)");
+        enpi_cli_usage(&d, "missing command (query, meters, facilities, report, plot or import)");
         return report(&d);
     }
     const char *name = argv[idx];

@@ -163,6 +163,8 @@ void enpid_daemon_stop(enpid_t *d)
     d->phase = ENPID_STOP_MQTT;
     enpid_notify_stopping(d);
     enpid_notify_stop_timers(d);
+    enpid_metrics_stop(d);
+    enpid_retention_stop(d);
     uv_timer_stop(&d->commit_timer);
     if (d->mqtt) {
         int rc = enpid_mqtt_disconnect(d->mqtt, ENPID_DISCONNECT_MS);
@@ -349,6 +351,10 @@ int enpid_daemon_start(enpid_t *d)
     if ((rc = enpid_notify_init(d)) != 0)
         return rc;
     enpid_commit_start(d);
+    if ((rc = enpid_metrics_start(d)) != 0)
+        return rc;
+    if ((rc = enpid_retention_start(d)) != 0)
+        return rc;
 
     const char *const *filters = NULL;
     size_t n_filters = enpi_pipeline_filters(d->pipe, &filters);

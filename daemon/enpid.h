@@ -121,6 +121,10 @@ typedef struct enpid {
     uv_signal_t sig_int;
     uv_signal_t sig_hup;
 
+    /* ---- reload.c, metrics.c, retention.c: private state behind a pointer ---- */
+    struct enpid_metrics *metrics;
+    struct enpid_retention *retention;
+
     /* ---- notify.c ---- */
     uv_timer_t status_timer;
     uv_timer_t report_timer;
@@ -159,6 +163,17 @@ void enpid_outbox_flush(enpid_t *d); /* publish the pipeline's outbox while conn
 
 /* ---- signals.c ---- */
 int enpid_signals_init(enpid_t *d);
+
+/* ---- reload.c ---- */
+void enpid_reload(enpid_t *d); /* SIGHUP: re-read the configuration file */
+
+/* ---- metrics.c ---- */
+int enpid_metrics_start(enpid_t *d); /* the /metrics endpoint when metrics.listen is set */
+void enpid_metrics_stop(enpid_t *d); /* shutdown: stop listening (idempotent) */
+
+/* ---- retention.c ---- */
+int enpid_retention_start(enpid_t *d); /* periodic deletion of expired windows */
+void enpid_retention_stop(enpid_t *d); /* shutdown (idempotent) */
 
 /* ---- notify.c ---- */
 int enpid_notify_init(enpid_t *d);

@@ -24,7 +24,7 @@ static void stop_signal_cb(uv_signal_t *h, int signum)
 
 static void hup_signal_cb(uv_signal_t *h, int signum)
 {
-    log_notice("signal SIGHUP: reload not yet supported; configuration unchanged");
+    enpid_reload(h->data);
 }
 
 int enpid_signals_init(enpid_t *d)

@@ -1,0 +1,4 @@
+/*
+ * pdf.c - placeholder (issue 4).
+ */
+typedef int enpi_pdf_placeholder_t;
