@@ -73,4 +73,15 @@ bool enpi_topic_match(const enpi_topic_t *t, const char *topic, size_t len, enpi
  */
 int enpi_topic_render_id(const enpi_topic_t *t, const enpi_span_t *caps, char *buf, size_t n);
 
+/*
+ * The inverse (topic_invert.c): writes into buf a topic that matches t and whose captures
+ * render meter_id. Capture values are single levels, so an id the template cannot produce
+ * (e.g. one with '/' where "{meter}" stands) has no topic: -1. When id_in_payload (the
+ * format carries the id itself), such an id still gets a topic, with "_" for every
+ * capture; "_" also fills '+' levels and captures the id does not use. Returns the length,
+ * -1 when there is no such topic, -2 when it does not fit in n - 1 bytes.
+ */
+int enpi_topic_for_id(const enpi_topic_t *t, const char *meter_id, bool id_in_payload, char *buf,
+                      size_t n);
+
 #endif

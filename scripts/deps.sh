@@ -9,7 +9,7 @@ ENPI_DEPS=(
     libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
     libsystemd-dev libyaml-dev libjson-c-dev libjsmn-dev uthash-dev libcmocka-dev
     mosquitto mosquitto-clients libmosquitto-dev python3 python3-paho-mqtt
-    libcairo2-dev libpango1.0-dev fonts-dejavu-core poppler-utils libmicrohttpd-dev
+    libcairo2-dev libpango1.0-dev fonts-dejavu-core poppler-utils libmicrohttpd-dev libcsv-dev
     systemd openssl
 )
 

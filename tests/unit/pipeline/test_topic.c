@@ -163,6 +163,54 @@ static void id_naming_an_absent_capture_is_flagged_not_fatal(void **state)
     enpi_topic_free(&t);
 }
 
+/* topic_for_id, then match + render_id, gives the id back: the inverse really inverts. */
+static void assert_round_trip(const char *topic_tmpl, const char *id_tmpl, const char *id,
+                              const char *want_topic)
+{
+    enpi_topic_t t;
+    enpi_span_t caps[ENPI_TOPIC_MAX_CAPS];
+    char topic[256], back[256];
+
+    assert_int_equal(enpi_topic_compile(&t, topic_tmpl, id_tmpl, NULL, 0), 0);
+    int n = enpi_topic_for_id(&t, id, false, topic, sizeof topic);
+    assert_int_equal(n, (int)strlen(want_topic));
+    assert_string_equal(topic, want_topic);
+    assert_true(enpi_topic_match(&t, topic, (size_t)n, caps));
+    assert_true(enpi_topic_render_id(&t, caps, back, sizeof back) >= 0);
+    assert_string_equal(back, id);
+    enpi_topic_free(&t);
+}
+
+static void topic_for_id_inverts_the_id_template(void **state)
+{
+    (void)state;
+    assert_round_trip("enpi/{facility}/{meter}", "{facility}/{meter}", "f001/em1", "enpi/f001/em1");
+    assert_round_trip("tele/{meter}/SENSOR", NULL, "plug-7", "tele/plug-7/SENSOR");
+    assert_round_trip("x/+/{site}/{meter}", "{site}:{meter}", "a:b:c", "x/_/a/b:c");
+    assert_round_trip("x/{a}/{b}", "{a}-{b}-{a}", "p-q-r-p", "x/p/q-r");
+    assert_round_trip("spB/{meter}/#", NULL, "m1", "spB/m1");
+}
+
+static void topic_for_id_refuses_ids_the_template_cannot_make(void **state)
+{
+    enpi_topic_t t;
+    char topic[64];
+
+    (void)state;
+    assert_int_equal(enpi_topic_compile(&t, "enpi/{meter}", NULL, NULL, 0), 0);
+    assert_int_equal(enpi_topic_for_id(&t, "f001/em1", false, topic, sizeof topic), -1);
+    assert_int_equal(enpi_topic_for_id(&t, "a+b", false, topic, sizeof topic), -1);
+    /* the payload carries the id: any level value routes it to this input */
+    assert_int_equal(enpi_topic_for_id(&t, "f001/em1", true, topic, sizeof topic), 6);
+    assert_string_equal(topic, "enpi/_");
+    assert_int_equal(enpi_topic_for_id(&t, "m", false, topic, 4), -2);
+    enpi_topic_free(&t);
+    assert_int_equal(enpi_topic_compile(&t, "pre/{meter}", "site-{meter}", NULL, 0), 0);
+    assert_int_equal(enpi_topic_for_id(&t, "other-7", false, topic, sizeof topic), -1);
+    assert_int_equal(enpi_topic_for_id(&t, "site-", false, topic, sizeof topic), -1);
+    enpi_topic_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +222,8 @@ int main(void)
         cmocka_unit_test(id_longer_than_the_buffer_is_refused),
         cmocka_unit_test(malformed_templates_are_rejected),
         cmocka_unit_test(id_naming_an_absent_capture_is_flagged_not_fatal),
+        cmocka_unit_test(topic_for_id_inverts_the_id_template),
+        cmocka_unit_test(topic_for_id_refuses_ids_the_template_cannot_make),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
