@@ -10,7 +10,7 @@ ENPI_DEPS=(
     libsystemd-dev libyaml-dev libjson-c-dev libjsmn-dev uthash-dev libcmocka-dev
     mosquitto mosquitto-clients libmosquitto-dev python3 python3-paho-mqtt
     libcairo2-dev libpango1.0-dev fonts-dejavu-core poppler-utils libmicrohttpd-dev libcsv-dev
-    systemd openssl
+    systemd openssl man-db
 )
 
 # Runs a command as root: directly when we are root, else through sudo.
