@@ -8,8 +8,8 @@
 #include "cli.h"
 #include "context.h"
 #include "enpi_error.h"
+#include "fetch.h"
 #include "rows.h"
-#include "window.h"
 
 static const char help[] =
     "Usage: enpi query (--facility ID | --meter ID) --resolution R --from T --to T\n"
@@ -28,44 +28,12 @@ static const char help[] =
     "pipeline.allowed_lateness, or the clock is past that instant. In tables 'r/l/d' is\n"
     "resets/late/duplicates; JSON and CSV carry every field at full precision.\n";
 
-/* Growable list of one meter's stored rollups. */
-typedef struct {
-    enpi_stored_rollup_t *v;
-    size_t n;
-    size_t cap;
-} rollup_vec_t;
-
-static int collect_cb(void *ctx, const enpi_stored_rollup_t *r)
-{
-    rollup_vec_t *vec = ctx;
-    if (vec->n == vec->cap) {
-        size_t cap = vec->cap ? vec->cap * 2 : 64;
-        enpi_stored_rollup_t *v = realloc(vec->v, cap * sizeof *v);
-        if (!v)
-            return ENPI_ENOMEM;
-        vec->v = v;
-        vec->cap = cap;
-    }
-    vec->v[vec->n++] = *r;
-    return 0;
-}
-
-static int read_rollups(enpi_cli_ctx_t *ctx, const char *meter_id, uint32_t code, int64_t from,
-                        int64_t to, rollup_vec_t *vec, enpi_cli_diag_t *d)
-{
-    int rc = enpi_store_rollups(ctx->store, meter_id, code, from, to, collect_cb, vec);
-    if (rc)
-        return enpi_cli_fail(d, rc, "cannot read the rollups of meter '%s': %s", meter_id,
-                             enpi_strerror(rc));
-    return 0;
-}
-
 /* The request after argument checks, with everything the rows need. */
 typedef struct {
     const enpi_facility_cfg_t *facility;
     const enpi_meter_cfg_t *meter; /* NULL for a facility query */
     const enpi_tz_t *tz;
-    uint32_t res_code;
+    enpi_duration_t res;
     int64_t from;
     int64_t to;
     int64_t watermark; /* see enpi_cli_watermark */
@@ -150,67 +118,24 @@ static void put_row(enpi_out_t *o, const query_t *q, const enpi_cli_row_t *r)
     enpi_out_bool(o, enpi_cli_window_final(r->end, q->lateness_ms, q->watermark, q->now_ms));
 }
 
-/* The rows of the query: one meter's rollups as rows, or the facility's sums. */
-static int build_rows(enpi_cli_ctx_t *ctx, const query_t *q, enpi_cli_row_t **rows_out,
-                      size_t *n_out, enpi_cli_diag_t *d)
+/* The rows of the query (one meter's rollups, or the facility's sums) and the
+ * watermark over the query's meters, both through fetch.h. */
+static int build_rows(enpi_cli_ctx_t *ctx, query_t *q, enpi_cli_row_t **rows_out, size_t *n_out,
+                      enpi_cli_diag_t *d)
 {
-    const enpi_facility_cfg_t *f = q->facility;
-    size_t n_meters = q->meter ? 1 : f->n_meters;
-    int rc = 0;
-    rollup_vec_t *vecs = calloc(n_meters ? n_meters : 1, sizeof *vecs);
-    enpi_cli_meter_rows_t *mr = calloc(n_meters ? n_meters : 1, sizeof *mr);
-    if (!vecs || !mr) {
-        rc = enpi_cli_fail(d, ENPI_ENOMEM, "out of memory");
-        goto free_vecs;
+    int rc;
+    if (q->meter) {
+        enpi_meter_state_t s;
+        if ((rc = enpi_cli_ctx_meter_state(ctx, q->meter->id, &s, d)) != 0)
+            return rc;
+        const enpi_meter_state_t *p = &s;
+        q->watermark = enpi_cli_watermark(&p, 1);
+        enpi_meter_state_clear(&s);
+        return enpi_cli_fetch_meter(ctx, q->meter, &q->res, q->from, q->to, rows_out, n_out, d);
     }
-    for (size_t i = 0; i < n_meters; i++) {
-        const enpi_meter_cfg_t *m = q->meter ? q->meter : &f->meters[i];
-        rc = read_rollups(ctx, m->id, q->res_code, q->from, q->to, &vecs[i], d);
-        if (rc)
-            goto free_vecs;
-        mr[i].kind = m->kind;
-        mr[i].rollups = vecs[i].v;
-        mr[i].n = vecs[i].n;
-    }
-    rc = enpi_cli_facility_sum(mr, n_meters, rows_out, n_out);
-    if (rc)
-        rc = enpi_cli_fail(d, rc, "out of memory");
-free_vecs:
-    for (size_t i = 0; vecs && i < n_meters; i++)
-        free(vecs[i].v);
-    free(vecs);
-    free(mr);
-    return rc;
-}
-
-/* The watermark over the query's meters (one meter, or all of the facility's). */
-static int query_watermark(enpi_cli_ctx_t *ctx, query_t *q, enpi_cli_diag_t *d)
-{
-    const enpi_facility_cfg_t *f = q->facility;
-    size_t n = q->meter ? 1 : f->n_meters;
-    int rc = 0;
-    enpi_meter_state_t *states = calloc(n ? n : 1, sizeof *states);
-    const enpi_meter_state_t **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-    if (!states || !ptrs) {
-        rc = enpi_cli_fail(d, ENPI_ENOMEM, "out of memory");
-        goto free_states;
-    }
-    size_t loaded = 0;
-    for (; loaded < n; loaded++) {
-        const enpi_meter_cfg_t *m = q->meter ? q->meter : &f->meters[loaded];
-        rc = enpi_cli_ctx_meter_state(ctx, m->id, &states[loaded], d);
-        if (rc)
-            break;
-        ptrs[loaded] = &states[loaded];
-    }
-    if (!rc)
-        q->watermark = enpi_cli_watermark(ptrs, n);
-    for (size_t i = 0; i < loaded; i++)
-        enpi_meter_state_clear(&states[i]);
-free_states:
-    free(states);
-    free(ptrs);
-    return rc;
+    if ((rc = enpi_cli_fetch_watermark(ctx, q->facility, &q->watermark, d)) != 0)
+        return rc;
+    return enpi_cli_fetch_facility(ctx, q->facility, &q->res, q->from, q->to, rows_out, n_out, d);
 }
 
 /* Resolves the ids, the resolution and the time range against the configuration. */
@@ -229,14 +154,12 @@ static int resolve(enpi_cli_ctx_t *ctx, const char *facility_id, const char *met
             return enpi_cli_fail(d, ENPI_ENOENT, "no facility '%s' in the configuration",
                                  facility_id);
     }
-    enpi_duration_t dur;
     char err[384];
-    int rc = enpi_cli_parse_resolution(res, cfg, &dur, err, sizeof err);
+    int rc = enpi_cli_parse_resolution(res, cfg, &q->res, err, sizeof err);
     if (rc == ENPI_EPARSE)
         return enpi_cli_usage(d, "%s", err);
     if (rc)
         return enpi_cli_fail(d, rc, "%s", err);
-    q->res_code = enpi_resolution_code(&dur);
     q->tz = enpi_cli_ctx_tz(ctx, q->facility, d);
     if (!q->tz)
         return ENPI_ENOENT;
@@ -281,8 +204,6 @@ int enpi_cmd_query(enpi_cli_globals_t *g, int argc, char **argv, enpi_cli_diag_t
     enpi_cli_row_t *rows = NULL;
     size_t n_rows = 0;
     if ((rc = resolve(&ctx, facility, meter, res, from, to, &q, d)) != 0)
-        goto close_ctx;
-    if ((rc = query_watermark(&ctx, &q, d)) != 0)
         goto close_ctx;
     if ((rc = build_rows(&ctx, &q, &rows, &n_rows, d)) != 0)
         goto close_ctx;

@@ -579,7 +579,7 @@ static void errors_exit_1_with_one_line(void **state)
 static void bad_usage_exits_2(void **state)
 {
     (void)state;
-    expect_failure(RUN("--db", dbdir, "report"), 2, "unknown command 'report'");
+    expect_failure(RUN("--db", dbdir, "forecast"), 2, "unknown command 'forecast'");
     expect_failure(RUN("--db", dbdir), 2, "missing command");
     expect_failure(RUN("--bogus", "meters"), 2, "unknown option '--bogus'");
     expect_failure(RUN("--db", dbdir, "meters", "--format", "xml"), 2, "unknown format 'xml'");
