@@ -62,11 +62,42 @@ static int parse_tls(enpi_cfg_ctx_t *ctx, const enpi_cfg_node_t *v, enpi_tls_cfg
     return 0;
 }
 
+/*
+ * `session_expiry:` (our extension, MQTT 5 only): a whole number of seconds (as a
+ * duration, 0s..4294967294s) or `never`. Needs `version: 5`, which is read before.
+ */
+static int parse_session_expiry(enpi_cfg_ctx_t *ctx, const enpi_cfg_node_t *v, enpi_mqtt_cfg_t *out)
+{
+    const enpi_cfg_node_t *x = enpi_cfg_map_get(v, "session_expiry");
+    if (x == NULL)
+        return 0;
+    if (out->mqtt_version != 5)
+        return enpi_cfg_fail(ctx, ENPI_EINVAL, x->line,
+                             "mqtt.session_expiry needs mqtt.version: 5 (MQTT 3.1.1 has no "
+                             "session expiry: a persistent session lasts until the broker "
+                             "drops it)");
+    if (x->text != NULL && strcmp(x->text, "never") == 0) {
+        out->session_expiry_s = 0xFFFFFFFFLL;
+        return 0;
+    }
+    int64_t ms;
+    int rc = enpi_cfg_fixed_ms(ctx, x, "mqtt.session_expiry", true, &ms);
+    if (rc != 0)
+        return rc;
+    if (ms % 1000 != 0 || ms / 1000 >= 0xFFFFFFFFLL)
+        return enpi_cfg_fail(ctx, ENPI_EINVAL, x->line,
+                             "mqtt.session_expiry: '%s' must be whole seconds below 4294967295s, "
+                             "or never",
+                             x->text);
+    out->session_expiry_s = ms / 1000;
+    return 0;
+}
+
 int enpi_cfg_parse_mqtt(enpi_cfg_ctx_t *ctx, const enpi_cfg_node_t *v, enpi_mqtt_cfg_t *out)
 {
-    static const char *const keys[] = {"uri",       "client_id", "clean_session", "qos",
-                                       "keepalive", "username",  "password_file", "tls",
-                                       "version",   NULL};
+    static const char *const keys[] = {"uri",       "client_id",     "clean_session",  "qos",
+                                       "keepalive", "username",      "password_file",  "tls",
+                                       "version",   "reconnect_max", "session_expiry", NULL};
     char buf[ENPI_CFG_SHOW_MAX + 4];
     int rc = enpi_cfg_map_check(ctx, v, "in mqtt", keys);
     if (rc != 0)
@@ -117,6 +148,17 @@ int enpi_cfg_parse_mqtt(enpi_cfg_ctx_t *ctx, const enpi_cfg_node_t *v, enpi_mqtt
                                  "mqtt.version: invalid value '4' (use 3 (MQTT 3.1.1) or 5)");
         out->mqtt_version = version;
     }
+    if ((x = enpi_cfg_map_get(v, "reconnect_max")) != NULL) {
+        int64_t ms;
+        if ((rc = enpi_cfg_fixed_ms(ctx, x, "mqtt.reconnect_max", false, &ms)) != 0)
+            return rc;
+        if (ms < 1000 || ms > 3600000)
+            return enpi_cfg_fail(ctx, ENPI_EINVAL, x->line,
+                                 "mqtt.reconnect_max: '%s' must be from 1s to 1h", x->text);
+        out->reconnect_max_ms = ms;
+    }
+    if ((rc = parse_session_expiry(ctx, v, out)) != 0)
+        return rc;
     const enpi_cfg_pair_t *tp = enpi_cfg_map_find(v, "tls");
     if (tp != NULL && !enpi_cfg_is_null(tp->value)) {
         if ((rc = parse_tls(ctx, tp->value, &out->tls)) != 0)

@@ -99,6 +99,11 @@ typedef struct {
     bool has_tls;          /* a tls: mapping was given (uri is then ssl/mqtts/wss) */
     enpi_tls_cfg_t tls;
     int mqtt_version;      /* `version:` 3 (3.1.1, default) or 5 */
+    int64_t reconnect_max_ms; /* our extension `reconnect_max:` cap of the reconnect backoff
+                                 (1s..1h, default 60s; it starts at 1s and doubles) */
+    int64_t session_expiry_s; /* our extension `session_expiry:` (MQTT 5 only): seconds the
+                                 broker keeps the session after a disconnect; -1 (default)
+                                 = never when clean_session is false, none when true */
 } enpi_mqtt_cfg_t;
 
 typedef struct {

@@ -33,6 +33,8 @@ static int set_defaults(enpi_config_t *cfg, const char *name)
     cfg->mqtt.qos = 1;
     cfg->mqtt.keepalive_ms = 30000;
     cfg->mqtt.mqtt_version = 3;
+    cfg->mqtt.reconnect_max_ms = 60000;
+    cfg->mqtt.session_expiry_s = -1;
     cfg->storage.path = strdup("/var/lib/enpid");
     cfg->storage.commit_interval_ms = 1000;
     cfg->pipeline.resolutions[0] = (enpi_duration_t){.ms = 15 * 60000};

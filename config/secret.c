@@ -2,10 +2,11 @@
  * secret.c - the MQTT password from a file or a systemd credential. See secret.h.
  */
 #include <errno.h>
-#include <unistd.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "enpi_error.h"
 #include "secret.h"
@@ -30,20 +31,32 @@ int enpi_secret_read_password(const char *configured, char **out, char *err, siz
             return 0; /* optional: no credential given */
         path = path_buf;
     }
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
+    /* read(2), not stdio: no library buffer keeps a copy of the secret. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         snprintf(err, errlen, "cannot read password file %s: %s", path, strerror(errno));
         return ENPI_EIO;
     }
-    char *buf = malloc(ENPI_SECRET_MAX + 1);
+    char *buf = malloc(ENPI_SECRET_MAX + 2);
     if (buf == NULL) {
         rc = ENPI_ENOMEM;
         goto close_file;
     }
-    size_t len = fread(buf, 1, ENPI_SECRET_MAX + 1, f);
-    if (ferror(f) || len > ENPI_SECRET_MAX) {
+    size_t len = 0;
+    int read_errno = 0;
+    while (len <= ENPI_SECRET_MAX) {
+        ssize_t n = read(fd, buf + len, ENPI_SECRET_MAX + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            read_errno = errno;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    if (read_errno != 0 || len > ENPI_SECRET_MAX) {
         snprintf(err, errlen, "password file %s: %s", path,
-                 ferror(f) ? "read error" : "longer than 4096 bytes");
+                 read_errno ? strerror(read_errno) : "longer than 4096 bytes");
         rc = ENPI_EIO;
         goto wipe_buf;
     }
@@ -60,10 +73,10 @@ int enpi_secret_read_password(const char *configured, char **out, char *err, siz
     *out = buf;
     goto close_file;
 wipe_buf:
-    memset(buf, 0, ENPI_SECRET_MAX + 1);
+    explicit_bzero(buf, ENPI_SECRET_MAX + 2);
     free(buf);
 close_file:
-    fclose(f);
+    close(fd);
     return rc;
 }
 
@@ -71,9 +84,6 @@ void enpi_secret_free(char *password)
 {
     if (password == NULL)
         return;
-    /* volatile: the wipe of a buffer about to be freed must not be optimised away */
-    volatile char *p = password;
-    while (*p != '\0')
-        *p++ = '\0';
+    explicit_bzero(password, strlen(password));
     free(password);
 }

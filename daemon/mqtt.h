@@ -2,9 +2,10 @@
  * mqtt.h - enpid's MQTT client: the adapter over Paho C's MQTTAsync, so that the rest
  * of the daemon never sees a Paho type or return code.
  *
- * DESIGN: Paho runs its own threads. Every handler below is called on one of them
- * (messages always on the receive thread, under Paho's global mutex, one at a time), never
- * on the caller's thread, and must not call create/destroy. enpid_mqtt_create(),
+ * DESIGN: Paho runs its own threads, and mqtt.c one more (reconnects, liveness checks).
+ * Every handler below is called on one of them (messages always on Paho's receive thread,
+ * one at a time; events on any of them), never on the caller's thread, and must not call
+ * create/destroy. enpid_mqtt_create(),
  * _connect(), _disconnect(), _publish() and _destroy() are for the loop thread.
  */
 #ifndef ENPID_MQTT_H
@@ -20,12 +21,12 @@ typedef struct enpid_mqtt enpid_mqtt_t;
 
 typedef enum {
     ENPID_MQTT_CONNECTED = 0,    /* session up; the subscribe has been sent */
-    ENPID_MQTT_SESSION_PRESENT,  /* first connect resumed a stored session: the broker holds
+    ENPID_MQTT_SESSION_PRESENT,  /* a connect resumed a stored session: the broker holds
                                     our subscriptions already (its SUBACK may queue behind
                                     the backlog it now delivers) */
     ENPID_MQTT_SUBSCRIBED,       /* SUBACK granted every filter */
     ENPID_MQTT_SUBSCRIBE_FAILED, /* SUBACK refused a filter, or the subscribe failed */
-    ENPID_MQTT_CONNECTION_LOST,  /* Paho reconnects by itself */
+    ENPID_MQTT_CONNECTION_LOST,  /* mqtt.c reconnects by itself (backoff with jitter) */
     ENPID_MQTT_DISCONNECTED,     /* the DISCONNECT asked by enpid_mqtt_disconnect() is done */
 } enpid_mqtt_event_t;
 
@@ -41,23 +42,28 @@ typedef struct {
      */
     int (*on_message)(void *ctx, char *topic, size_t topic_len, void *msg, const void *payload,
                       size_t payload_len, bool redelivered);
-    /* A connection event (any Paho thread). Must not block. */
+    /* A connection event (any of the client's threads). Must not block. */
     void (*on_event)(void *ctx, enpid_mqtt_event_t ev);
     void *ctx;
 } enpid_mqtt_handlers_t;
 
 /*
- * Creates the client for cfg (uri, client id, version, session, TLS, credentials) that
- * subscribes to `filters` at cfg->qos on every connect. Copies what it keeps. The
- * password comes from cfg->password_file, else $CREDENTIALS_DIRECTORY/mqtt.secret if
- * that exists; it is never logged. Returns 0, ENPI_EINVAL, ENPI_EIO (password file
- * unreadable), ENPI_ENOMEM or ENPI_EMQTT (Paho's reason logged).
+ * Creates the client for cfg (uri, client id, version, session and its MQTT 5 expiry,
+ * keepalive, reconnect backoff, TLS, credentials) that subscribes to `filters` at cfg->qos
+ * on every connect, and starts its reconnect thread (idle until a connect fails). Copies
+ * what it keeps. TLS verifies the broker's certificate and host name unless
+ * cfg->tls.insecure (logged as a warning). The password comes from cfg->password_file,
+ * else $CREDENTIALS_DIRECTORY/mqtt.secret if that exists; it is never logged. Returns 0,
+ * ENPI_EINVAL, ENPI_EIO (password file unreadable), ENPI_ENOMEM or ENPI_EMQTT (Paho's reason
+ * logged).
  */
 int enpid_mqtt_create(const enpi_mqtt_cfg_t *cfg, const char *const *filters, size_t n_filters,
                       const enpid_mqtt_handlers_t *h, enpid_mqtt_t **out);
 
-/* Starts connecting; Paho retries with backoff 1 s .. 60 s until connected or disconnected.
- * Returns 0 or ENPI_EMQTT. */
+/* Starts connecting. A failed attempt or a lost connection is retried by mqtt.c's own
+ * reconnect thread after a jittered, capped exponential backoff (1 s doubling up to
+ * cfg->reconnect_max, each wait drawn from [d/2, d]) until enpid_mqtt_disconnect() or
+ * _destroy(). Returns 0 or ENPI_EMQTT (Paho refused to start; nothing is retried). */
 int enpid_mqtt_connect(enpid_mqtt_t *m);
 
 /* Starts a clean DISCONNECT (waiting up to timeout_ms for in-flight work) and stops
@@ -82,6 +88,13 @@ int enpid_mqtt_publish(enpid_mqtt_t *m, const char *topic, const void *payload, 
 
 /* Messages Paho took from enpid_mqtt_publish() but then failed to send (any thread). */
 uint64_t enpid_mqtt_publish_failures(const enpid_mqtt_t *m);
+
+/* Successful connects after the first one (any thread; a statistic for /metrics). */
+uint64_t enpid_mqtt_reconnects(const enpid_mqtt_t *m);
+/* Connect attempts that failed: refused, timed out, TLS errors (any thread). */
+uint64_t enpid_mqtt_connect_failures(const enpid_mqtt_t *m);
+/* Connections closed because the broker stopped answering (half-open; any thread). */
+uint64_t enpid_mqtt_dead_links(const enpid_mqtt_t *m);
 
 /* The payload of a message handed over by on_message. */
 void enpid_mqtt_message_payload(void *msg, const void **payload, size_t *len);

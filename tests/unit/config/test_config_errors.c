@@ -214,6 +214,16 @@ static void bad_values_name_their_line(void **state)
          "enpid.yaml:2: mqtt.client_id must not be empty"},
         {"mqtt:\n  username: [a, b]\n", ENPI_EINVAL,
          "enpid.yaml:2: mqtt.username must be a single value, not a list"},
+        {"mqtt:\n  reconnect_max: 500ms\n", ENPI_EINVAL,
+         "enpid.yaml:2: mqtt.reconnect_max: '500ms' must be from 1s to 1h"},
+        {"mqtt:\n  reconnect_max: 2h\n", ENPI_EINVAL,
+         "enpid.yaml:2: mqtt.reconnect_max: '2h' must be from 1s to 1h"},
+        {"mqtt:\n  session_expiry: 1d\n", ENPI_EINVAL,
+         "enpid.yaml:2: mqtt.session_expiry needs mqtt.version: 5 (MQTT 3.1.1 has no session "
+         "expiry: a persistent session lasts until the broker drops it)"},
+        {"mqtt:\n  version: 5\n  session_expiry: 1500ms\n", ENPI_EINVAL,
+         "enpid.yaml:3: mqtt.session_expiry: '1500ms' must be whole seconds below 4294967295s, "
+         "or never"},
         {"mqtt: tcp://broker\n", ENPI_EINVAL,
          "enpid.yaml:1: expected a mapping (key: value) in mqtt, not a value"},
         {"metrics:\n  listen: 9465\n", ENPI_EINVAL,

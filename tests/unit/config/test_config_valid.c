@@ -293,6 +293,8 @@ static void empty_config_has_every_default(void **state)
         assert_false(c->mqtt.has_tls);
         assert_false(c->mqtt.tls.insecure);
         assert_int_equal(c->mqtt.mqtt_version, 3);
+        assert_int_equal(c->mqtt.reconnect_max_ms, 60000);
+        assert_int_equal(c->mqtt.session_expiry_s, -1);
         assert_string_equal(c->storage.path, "/var/lib/enpid");
         assert_int_equal(c->storage.commit_interval_ms, 1000);
         assert_int_equal(c->storage.n_retention, 0);

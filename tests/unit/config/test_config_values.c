@@ -161,6 +161,25 @@ static void tls_block_with_ssl_uri(void **state)
     enpi_config_free(c);
 }
 
+static void mqtt_reconnect_and_session_expiry(void **state)
+{
+    (void)state;
+    enpi_config_t *c = parse_ok("mqtt:\n  reconnect_max: 5s\n");
+    assert_int_equal(c->mqtt.reconnect_max_ms, 5000);
+    assert_int_equal(c->mqtt.session_expiry_s, -1);
+    enpi_config_free(c);
+    c = parse_ok("mqtt:\n  version: 5\n  session_expiry: 7d\n");
+    assert_int_equal(c->mqtt.session_expiry_s, 7 * 86400);
+    enpi_config_free(c);
+    c = parse_ok("mqtt:\n  version: 5\n  session_expiry: 0s\n");
+    assert_int_equal(c->mqtt.session_expiry_s, 0);
+    enpi_config_free(c);
+    c = parse_ok("mqtt:\n  version: 5\n  session_expiry: never\n  reconnect_max: 1h\n");
+    assert_int_equal(c->mqtt.session_expiry_s, 0xFFFFFFFFLL);
+    assert_int_equal(c->mqtt.reconnect_max_ms, 3600000);
+    enpi_config_free(c);
+}
+
 static void small_error_buffers_are_terminated(void **state)
 {
     (void)state;
@@ -206,6 +225,7 @@ int test_config_values_group(void)
         cmocka_unit_test(numeric_looking_ids_stay_text),
         cmocka_unit_test(payload_carried_ids_need_no_meter_capture),
         cmocka_unit_test(tls_block_with_ssl_uri),
+        cmocka_unit_test(mqtt_reconnect_and_session_expiry),
         cmocka_unit_test(small_error_buffers_are_terminated),
         cmocka_unit_test(deep_nesting_is_refused_not_crashed),
     };
