@@ -133,6 +133,17 @@ typedef struct enpid {
     uint64_t status_last_msgs; /* counters at the previous STATUS= */
     uint64_t status_last_applied;
     uint64_t status_last_ns;
+    /* watchdog health (watchdog_cb): when each condition was last seen fine, uv_now ms */
+    uint64_t wd_commit_ok_ms;  /* a commit succeeded, or none was due */
+    uint64_t wd_ingest_ok_ms;  /* the backlog was empty or shrinking */
+    uint64_t wd_last_commits;  /* n_commits at the previous tick */
+    uint64_t wd_last_expected; /* expected_seq at the previous tick */
+    bool wd_withheld;          /* WATCHDOG=1 is being withheld (logged once per episode) */
+    struct enpid_extend *extend; /* EXTEND_TIMEOUT_USEC thread during the start-up replay */
+
+    /* ---- reload.c (loop thread) ---- */
+    uint64_t n_reloads;         /* configurations applied by SIGHUP */
+    uint64_t n_reload_failures; /* SIGHUPs whose file was refused (old one kept) */
 } enpid_t;
 
 /* ---- daemon.c: life cycle ---- */
@@ -166,6 +177,10 @@ int enpid_signals_init(enpid_t *d);
 
 /* ---- reload.c ---- */
 void enpid_reload(enpid_t *d); /* SIGHUP: re-read the configuration file */
+/* Reads the whole file into a NUL-terminated malloc'd buffer (at most 16 MiB). Returns 0,
+ * or ENPI_EIO/ENPI_ENOMEM with "FILE: reason" in errbuf. Any thread. */
+int enpid_config_read(const char *path, char **text_out, size_t *len_out, char *errbuf,
+                      size_t errlen);
 
 /* ---- metrics.c ---- */
 int enpid_metrics_start(enpid_t *d); /* the /metrics endpoint when metrics.listen is set */
@@ -182,5 +197,11 @@ void enpid_notify_stopping(enpid_t *d);
 void enpid_notify_status(enpid_t *d, const char *text);
 void enpid_notify_report(enpid_t *d);      /* one info line with the counters */
 void enpid_notify_stop_timers(enpid_t *d); /* shutdown */
+void enpid_notify_reloading(enpid_t *d);   /* RELOADING=1 + MONOTONIC_USEC= */
+void enpid_notify_reloaded(enpid_t *d, const char *status); /* READY=1 + STATUS= */
+/* Start-up replay: a thread sends EXTEND_TIMEOUT_USEC= while the pipeline makes progress
+ * (only under systemd, $NOTIFY_SOCKET set). begin after the pipeline exists; end joins. */
+void enpid_notify_replay_begin(enpid_t *d);
+void enpid_notify_replay_end(enpid_t *d);
 
 #endif

@@ -6,18 +6,15 @@
  * configuration, store locked or unreadable, broker refusing the subscription, a final
  * commit that failed), 2 on bad usage.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "enpi_error.h"
 #include "enpid.h"
 
 #define DEFAULT_CONFIG "/etc/enpid/enpid.yaml"
-#define CONFIG_MAX (16u << 20)
 
 static void usage(FILE *out)
 {
@@ -34,47 +31,9 @@ static void usage(FILE *out)
             "  -V, --version       print the version and exit\n"
             "  -h, --help          print this help and exit\n"
             "\n"
-            "Signals: SIGTERM/SIGINT stop cleanly (drain, commit, exit 0).\n");
-}
-
-/* Reads the whole file into a NUL-terminated malloc'd buffer. Returns 0, or -1 with a
- * message in errbuf. */
-static int read_file(const char *path, char **text_out, size_t *len_out, char *errbuf,
-                     size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    int rc = -1;
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        snprintf(errbuf, errlen, "%s: not a regular file", path);
-        goto close_file;
-    }
-    if ((uint64_t)sb.st_size > CONFIG_MAX) {
-        snprintf(errbuf, errlen, "%s: larger than 16 MiB", path);
-        goto close_file;
-    }
-    char *text = malloc((size_t)sb.st_size + 1);
-    if (text == NULL) {
-        snprintf(errbuf, errlen, "%s: out of memory", path);
-        goto close_file;
-    }
-    size_t len = fread(text, 1, (size_t)sb.st_size, f);
-    if (ferror(f)) {
-        snprintf(errbuf, errlen, "%s: read error", path);
-        free(text);
-        goto close_file;
-    }
-    text[len] = '\0';
-    *text_out = text;
-    *len_out = len;
-    rc = 0;
-close_file:
-    fclose(f);
-    return rc;
+            "Signals: SIGTERM/SIGINT stop cleanly (drain, commit, exit 0); SIGHUP reloads\n"
+            "facilities, meters, baselines and programme (an invalid file is refused and the\n"
+            "running configuration kept).\n");
 }
 
 /*
@@ -156,7 +115,7 @@ int main(int argc, char **argv)
     static enpid_t d; /* large; zero-initialised */
     char errbuf[1024] = "";
     d.config_path = path;
-    if (read_file(path, &d.config_text, &d.config_len, errbuf, sizeof errbuf) != 0) {
+    if (enpid_config_read(path, &d.config_text, &d.config_len, errbuf, sizeof errbuf) != 0) {
         log_err("config: %s", errbuf);
         return 1;
     }

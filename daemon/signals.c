@@ -1,10 +1,12 @@
 /*
- * signals.c - SIGTERM, SIGINT and SIGHUP, received as loop events (uv_signal_t).
+ * signals.c - SIGTERM, SIGINT and SIGHUP, received as loop events (uv_signal_t), so the
+ * handlers run on the loop thread between other work, never inside it.
  *
- * The handlers only set state through the daemon's life cycle: SIGTERM and SIGINT begin
- * the shutdown sequence (daemon.c), SIGHUP is acknowledged (reloading the configuration
- * is a later piece of work). SIGPIPE is ignored: a broker that vanishes mid-write must
- * show up as a connection error, not kill the process.
+ * SIGTERM and SIGINT begin the shutdown sequence (daemon.c: stop taking messages, drain,
+ * commit, exit 0); SIGHUP reloads the configuration (reload.c). Several SIGHUPs sent
+ * quickly may coalesce into fewer reloads: each reload reads the file as it is then, so
+ * the last one always applies the latest file. SIGPIPE is ignored: a broker that
+ * vanishes mid-write must show up as a connection error, not kill the process.
  */
 #include <signal.h>
 

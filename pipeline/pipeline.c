@@ -22,6 +22,12 @@
  * died with messages in flight) were normally applied already: their duplicate and late
  * readings are counted apart (stats.redelivered), so the quality counters stay exact.
  *
+ * A SIGHUP reload swaps the meter table (enpi_pipeline_reconfigure): meters keep their
+ * index for the pipeline's life (the accumulator and the dirty list refer to them by
+ * index), removed ones stay behind as not live, added ones are appended; each meter
+ * holds its own copy of its definition, so no pointer into a configuration's facilities
+ * survives the call that read them.
+ *
  * Hot path: no allocation per message. Meters are found by id in a hash; each meter
  * caches, per resolution, the batch entry of the window it last touched, so a reading
  * inside the same window costs no zone arithmetic and no hash lookup.
@@ -31,6 +37,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,14 +72,19 @@ typedef struct {
 } win_cache_t;
 
 typedef struct {
-    const enpi_meter_cfg_t *cfg;
-    const enpi_tz_t *tz; /* the facility's zone */
+    enpi_meter_cfg_t cfg; /* a copy of the meter's definition: id owned (malloc), carrier
+                             NULL; nothing points into the caller's configuration */
+    const enpi_tz_t *tz;  /* the facility's zone */
     enpi_meter_state_t st;
-    uint32_t index;      /* position in p->meters */
+    uint32_t index;      /* position in p->meters, stable for the pipeline's life */
     uint32_t batch_slot; /* position in the batch being built (take_batch) */
     bool dirty;          /* state changed since the last batch */
+    bool live;           /* configured now; false: removed by a reconfigure (readings of
+                            the id are unknown), state kept in case it comes back */
+    bool fresh;          /* added by the last reconfigure, never known before, untouched
+                            since: enpi_pipeline_restore_added() may load its stored state */
     win_cache_t cache[ENPI_MAX_RESOLUTIONS];
-    UT_hash_handle hh; /* by id (cfg->id) */
+    UT_hash_handle hh; /* by id (cfg.id); live and removed meters alike */
 } pmeter_t;
 
 typedef struct {
@@ -92,8 +104,10 @@ typedef struct {
 } unknown_t;
 
 struct enpi_pipeline {
-    const enpi_config_t *cfg;
-    const enpi_pipeline_cfg_t *pc;
+    const enpi_config_t *cfg;      /* inputs and the file name; must outlive the pipeline */
+    enpi_pipeline_cfg_t pcfg;      /* a copy: resolutions fixed at create, the rest
+                                      replaced by enpi_pipeline_reconfigure */
+    const enpi_pipeline_cfg_t *pc; /* &pcfg */
     size_t n_res;
     uint32_t res_code[ENPI_MAX_RESOLUTIONS];
 
@@ -101,12 +115,14 @@ struct enpi_pipeline {
     size_t n_inputs;
     const char **filters;
 
-    enpi_tz_t **zones; /* one per distinct zone name */
+    enpi_tz_t **zones; /* one per distinct zone name ever used (reconfigures add) */
     size_t n_zones;
+    size_t zones_cap;
 
-    pmeter_t *meters;
+    pmeter_t *meters; /* configured meters, then (after reconfigures) removed ones too */
     size_t n_meters;
-    pmeter_t *by_id; /* uthash head over meters */
+    size_t n_live;   /* meters with live set */
+    pmeter_t *by_id; /* uthash head over meters (find_meter sees live ones only) */
     uint32_t *dirty; /* indices of dirty meters, n_meters long */
     size_t n_dirty;
 
@@ -120,13 +136,15 @@ struct enpi_pipeline {
     bool inbox_moved; /* inbox_upto advanced since the last batch */
 
     enpi_pipeline_stats_t stats;
+    _Atomic uint64_t progress; /* stats.messages, for other threads (relaxed) */
     enpi_ratelimit_t rl[ENPI_REJECT__COUNT + 1]; /* the extra one: out of memory */
     enpi_json_decoder_t *json;                   /* json and tasmota payloads */
     enpi_protobuf_decoder_t *protobuf;           /* protobuf payloads */
 
     /* Sparkplug B (all NULL when no input has format sparkplug) */
     enpi_sparkplug_t *sp;
-    pmeter_t **sorted;       /* the meters ascending by id (bytewise), for deaths */
+    pmeter_t **sorted;       /* the live meters ascending by id (bytewise), for deaths */
+    size_t n_sorted;
     enpi_outbound_t *outbox; /* ring of ENPI_OUTBOX_MAX */
     size_t outbox_head;      /* oldest */
     size_t outbox_count;
@@ -209,11 +227,12 @@ static pmeter_t *find_meter(const enpi_pipeline_t *p, const char *id, size_t len
     pmeter_t *m;
 
     HASH_FIND(hh, p->by_id, id, len, m);
-    return m;
+    return m != NULL && m->live ? m : NULL;
 }
 
 static void mark_dirty(enpi_pipeline_t *p, pmeter_t *m)
 {
+    m->fresh = false; /* its state is the pipeline's own now */
     if (!m->dirty) {
         m->dirty = true;
         p->dirty[p->n_dirty++] = m->index;
@@ -365,7 +384,7 @@ static void log_rebased(enpi_pipeline_t *p, const pmeter_t *m, int64_t ts)
     log_warn("meter %s: reading at %" PRId64 " ms is more than 400 days after the previous one;"
              " it re-bases the meter instead of being apportioned (%" PRIu64
              " similar suppressed)",
-             m->cfg->id, ts, suppressed);
+             m->cfg.id, ts, suppressed);
 }
 
 /*
@@ -381,7 +400,7 @@ static int apply_reading(enpi_pipeline_t *p, pmeter_t *m, int64_t ts, double raw
     enpi_step_t step;
     size_t need = p->n_res;
 
-    enpi_meter_evaluate(m->cfg, p->pc, &m->st, ts, raw, p->arrival_ms, &step);
+    enpi_meter_evaluate(&m->cfg, p->pc, &m->st, ts, raw, p->arrival_ms, &step);
     if (step.kind == ENPI_STEP_IGNORED && p->redelivered) {
         p->stats.redelivered++;
         return 1;
@@ -389,7 +408,7 @@ static int apply_reading(enpi_pipeline_t *p, pmeter_t *m, int64_t ts, double raw
     if (step.kind == ENPI_STEP_APPLY)
         need = windows_bound(p, step.from, step.to);
     if (enpi_accum_reserve(&p->acc, need) != 0 ||
-        enpi_meter_commit(m->cfg, p->pc, &m->st, ts, raw, &step) != 0) {
+        enpi_meter_commit(&m->cfg, p->pc, &m->st, ts, raw, &step) != 0) {
         log_nomem(p, "applying a reading");
         *reason = ENPI_REJECT__COUNT;
         return -1;
@@ -408,7 +427,7 @@ static int apply_reading(enpi_pipeline_t *p, pmeter_t *m, int64_t ts, double raw
     switch (step.kind) {
     case ENPI_STEP_REJECT:
         count_reject(p, step.reason);
-        log_reject(p, step.reason, m->cfg->id, strlen(m->cfg->id));
+        log_reject(p, step.reason, m->cfg.id, strlen(m->cfg.id));
         *reason = step.reason;
         return -1;
     case ENPI_STEP_IGNORED:
@@ -521,6 +540,8 @@ static int open_zone(enpi_pipeline_t *p, const char *name, const enpi_tz_t **out
             return 0;
         }
     }
+    if (p->n_zones == p->zones_cap)
+        return ENPI_EFULL; /* the caller sized zones for every facility */
     rc = enpi_tz_open(name, &tz);
     if (rc != 0)
         return rc;
@@ -583,6 +604,20 @@ static int build_inputs(enpi_pipeline_t *p, char *errbuf, size_t errlen)
     return 0;
 }
 
+/* dst = *src with the id duplicated and no carrier (the arithmetic never reads it).
+ * Returns 0 or ENPI_ENOMEM (dst untouched). */
+static int meter_cfg_copy(enpi_meter_cfg_t *dst, const enpi_meter_cfg_t *src)
+{
+    char *id = strdup(src->id);
+
+    if (id == NULL)
+        return ENPI_ENOMEM;
+    *dst = *src;
+    dst->id = id;
+    dst->carrier = NULL;
+    return 0;
+}
+
 static int build_meters(enpi_pipeline_t *p, char *errbuf, size_t errlen)
 {
     const enpi_config_t *cfg = p->cfg;
@@ -593,7 +628,8 @@ static int build_meters(enpi_pipeline_t *p, char *errbuf, size_t errlen)
         n += cfg->facilities[f].n_meters;
     p->meters = calloc(n ? n : 1, sizeof(*p->meters));
     p->dirty = calloc(n ? n : 1, sizeof(*p->dirty));
-    p->zones = calloc(cfg->n_facilities ? cfg->n_facilities : 1, sizeof(*p->zones));
+    p->zones_cap = cfg->n_facilities ? cfg->n_facilities : 1;
+    p->zones = calloc(p->zones_cap, sizeof(*p->zones));
     if (p->meters == NULL || p->dirty == NULL || p->zones == NULL)
         return fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
     for (size_t f = 0; f < cfg->n_facilities; f++) {
@@ -619,11 +655,14 @@ static int build_meters(enpi_pipeline_t *p, char *errbuf, size_t errlen)
             if (find_meter(p, mc->id, len) != NULL)
                 return fail(errbuf, errlen, ENPI_EINVAL, "meter id \"%s\" configured twice",
                             mc->id);
-            m->cfg = mc;
+            if (meter_cfg_copy(&m->cfg, mc) != 0)
+                return fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
             m->tz = tz;
             m->index = (uint32_t)k;
-            HASH_ADD_KEYPTR(hh, p->by_id, mc->id, len, m);
+            m->live = true;
+            HASH_ADD_KEYPTR(hh, p->by_id, m->cfg.id, len, m);
             p->n_meters = ++k;
+            p->n_live = k;
         }
     }
     return 0;
@@ -665,11 +704,11 @@ static void sp_rebirth_cb(void *ctx, const char *group, const char *node)
 /* The index of the first meter in p->sorted whose id is not below `id`. */
 static size_t sorted_lower_bound(const enpi_pipeline_t *p, const char *id)
 {
-    size_t lo = 0, hi = p->n_meters;
+    size_t lo = 0, hi = p->n_sorted;
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(p->sorted[mid]->cfg->id, id) < 0)
+        if (strcmp(p->sorted[mid]->cfg.id, id) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -686,7 +725,7 @@ static void sp_death_cb(void *ctx, const char *id_prefix)
     uint64_t suppressed = 0;
 
     for (i = sorted_lower_bound(p, id_prefix);
-         i < p->n_meters && strncmp(p->sorted[i]->cfg->id, id_prefix, len) == 0; i++) {
+         i < p->n_sorted && strncmp(p->sorted[i]->cfg.id, id_prefix, len) == 0; i++) {
         pmeter_t *m = p->sorted[i];
 
         n++;
@@ -705,7 +744,7 @@ static int cmp_meter_id(const void *a, const void *b)
 {
     const pmeter_t *const *x = a, *const *y = b;
 
-    return strcmp((*x)->cfg->id, (*y)->cfg->id);
+    return strcmp((*x)->cfg.id, (*y)->cfg.id);
 }
 
 /* Creates the Sparkplug host, the outbox and the sorted meter index, when an input needs
@@ -730,7 +769,8 @@ static int build_sparkplug(enpi_pipeline_t *p)
         return ENPI_ENOMEM;
     for (size_t i = 0; i < p->n_meters; i++)
         p->sorted[i] = &p->meters[i];
-    qsort(p->sorted, p->n_meters, sizeof(*p->sorted), cmp_meter_id);
+    p->n_sorted = p->n_meters;
+    qsort(p->sorted, p->n_sorted, sizeof(*p->sorted), cmp_meter_id);
     return enpi_sparkplug_create(&opt, &p->sp);
 }
 
@@ -747,7 +787,8 @@ int enpi_pipeline_create(const enpi_config_t *cfg, enpi_pipeline_t **out, char *
     if (p == NULL)
         return fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
     p->cfg = cfg;
-    p->pc = &cfg->pipeline;
+    p->pcfg = cfg->pipeline;
+    p->pc = &p->pcfg;
     p->topic_id_len = -1;
     enpi_accum_init(&p->acc);
     p->acc.gen = 1; /* zeroed caches (gen 0) never match */
@@ -798,8 +839,10 @@ void enpi_pipeline_free(enpi_pipeline_t *p)
         return;
     unknown_clear(p);
     HASH_CLEAR(hh, p->by_id);
-    for (size_t i = 0; i < p->n_meters; i++)
+    for (size_t i = 0; i < p->n_meters; i++) {
         enpi_meter_state_clear(&p->meters[i].st);
+        free(p->meters[i].cfg.id);
+    }
     for (size_t i = 0; i < p->n_inputs; i++) {
         enpi_topic_free(&p->inputs[i].topic);
         enpi_json_paths_free(&p->inputs[i].json);
@@ -851,6 +894,288 @@ int enpi_pipeline_restore_sparkplug(enpi_pipeline_t *p, const char *key, const v
     return enpi_sparkplug_import_node(p->sp, key, strlen(key), state, state_len);
 }
 
+/* ---- reconfigure ------------------------------------------------------------------- */
+
+/* One meter of the new configuration while enpi_pipeline_reconfigure() prepares. */
+typedef struct {
+    const enpi_meter_cfg_t *mc;
+    const enpi_tz_t *tz; /* its facility's zone (already open, or opened by this call) */
+    bool known;          /* the pipeline has a meter of that id (live or removed) */
+    bool was_live;       /* ... and it is configured now */
+    uint32_t index;      /* ... at this index */
+    char *id;            /* a new meter: its owned id copy */
+} plan_t;
+
+static int cmp_plan_id(const void *a, const void *b)
+{
+    const plan_t *const *x = a, *const *y = b;
+
+    return strcmp((*x)->mc->id, (*y)->mc->id);
+}
+
+/* Does the arithmetic of a meter change between a and b? (ids are equal) */
+static bool meter_cfg_differs(const enpi_meter_cfg_t *a, const enpi_meter_cfg_t *b)
+{
+    return a->kind != b->kind || a->reading != b->reading || a->interval_ms != b->interval_ms ||
+           a->scale != b->scale || a->to_kwh != b->to_kwh || a->rollover != b->rollover ||
+           a->max_rate != b->max_rate;
+}
+
+/* Forgets what the arithmetic compares the next reading with (lifetime counters stay):
+ * the meter's next accepted reading is a first reading again. */
+static void meter_rebase(enpi_meter_state_t *st)
+{
+    enpi_meter_state_clear(st); /* recent_ts */
+    st->has_state = false;
+    st->last_raw = 0;
+}
+
+/* A zone by name among the pipeline's and those opened so far by this call. */
+static const enpi_tz_t *zone_lookup(const enpi_pipeline_t *p, enpi_tz_t *const *opened,
+                                    size_t n_opened, const char *name)
+{
+    for (size_t i = 0; i < p->n_zones; i++)
+        if (strcmp(enpi_tz_name(p->zones[i]), name) == 0)
+            return p->zones[i];
+    for (size_t i = 0; i < n_opened; i++)
+        if (strcmp(enpi_tz_name(opened[i]), name) == 0)
+            return opened[i];
+    return NULL;
+}
+
+/*
+ * The preparing half of a reconfigure: every check and every allocation. On success the
+ * plan, the zones opened and the new arrays are ready and nothing in p changed.
+ */
+typedef struct {
+    plan_t *plan;
+    size_t n;
+    plan_t **by_id;    /* plan entries sorted by id (duplicate check) */
+    enpi_tz_t **opened; /* zones this call opened */
+    size_t n_opened;
+    size_t added, survivors_live, revived;
+    pmeter_t *meters; /* the new meter array: p's meters, then the added ones */
+    uint32_t *dirty;
+    pmeter_t **sorted; /* Sparkplug only */
+    enpi_tz_t **zones; /* NULL when p->zones has room for the opened ones */
+} reconf_t;
+
+static void reconf_free(reconf_t *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->plan[i].id);
+    for (size_t i = 0; i < r->n_opened; i++)
+        enpi_tz_free(r->opened[i]);
+    free(r->plan);
+    free(r->by_id);
+    free(r->opened);
+    free(r->meters);
+    free(r->dirty);
+    free(r->sorted);
+    free(r->zones);
+}
+
+static int reconf_prepare(const enpi_pipeline_t *p, const enpi_config_t *cfg, reconf_t *r,
+                          char *errbuf, size_t errlen)
+{
+    size_t n = 0, k = 0, total;
+
+    for (size_t f = 0; f < cfg->n_facilities; f++)
+        n += cfg->facilities[f].n_meters;
+    r->plan = calloc(n ? n : 1, sizeof(*r->plan));
+    r->by_id = calloc(n ? n : 1, sizeof(*r->by_id));
+    r->opened = calloc(cfg->n_facilities ? cfg->n_facilities : 1, sizeof(*r->opened));
+    if (r->plan == NULL || r->by_id == NULL || r->opened == NULL)
+        return fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
+    for (size_t f = 0; f < cfg->n_facilities; f++) {
+        const enpi_facility_cfg_t *fc = &cfg->facilities[f];
+        const char *zone = enpi_config_facility_tz(cfg, fc);
+        const enpi_tz_t *tz;
+
+        if (zone == NULL)
+            zone = "UTC";
+        tz = zone_lookup(p, r->opened, r->n_opened, zone);
+        if (tz == NULL) {
+            int rc = enpi_tz_open(zone, &r->opened[r->n_opened]);
+            if (rc == ENPI_ENOMEM)
+                return fail(errbuf, errlen, rc, "out of memory");
+            if (rc != 0)
+                return fail(errbuf, errlen, rc, "facility %s: unknown time zone \"%s\"", fc->id,
+                            zone);
+            tz = r->opened[r->n_opened++];
+        }
+        for (size_t i = 0; i < fc->n_meters; i++) {
+            const enpi_meter_cfg_t *mc = &fc->meters[i];
+            size_t len = strlen(mc->id);
+            plan_t *pl = &r->plan[k];
+            pmeter_t *old;
+
+            if (!enpi_meter_id_valid(mc->id, len))
+                return fail(errbuf, errlen, ENPI_EINVAL,
+                            "meter id \"%s\" is not 1..%d bytes of printable UTF-8", mc->id,
+                            ENPI_METER_ID_MAX);
+            pl->mc = mc;
+            pl->tz = tz;
+            HASH_FIND(hh, p->by_id, mc->id, len, old);
+            pl->known = old != NULL;
+            pl->was_live = old != NULL && old->live;
+            pl->index = old != NULL ? old->index : 0;
+            r->by_id[k] = pl;
+            r->n = ++k;
+            if (old == NULL) {
+                if ((pl->id = strdup(mc->id)) == NULL)
+                    return fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
+                r->added++;
+            } else if (old->live) {
+                r->survivors_live++;
+            } else {
+                r->revived++;
+            }
+        }
+    }
+    qsort(r->by_id, n, sizeof(*r->by_id), cmp_plan_id);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(r->by_id[i - 1]->mc->id, r->by_id[i]->mc->id) == 0)
+            return fail(errbuf, errlen, ENPI_EINVAL, "meter id \"%s\" configured twice",
+                        r->by_id[i]->mc->id);
+    total = p->n_meters + r->added;
+    if (total > UINT32_MAX)
+        return fail(errbuf, errlen, ENPI_ERANGE, "too many meters");
+    r->meters = calloc(total ? total : 1, sizeof(*r->meters));
+    r->dirty = calloc(total ? total : 1, sizeof(*r->dirty));
+    if (r->meters == NULL || r->dirty == NULL)
+        return fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
+    if (p->sp != NULL && (r->sorted = calloc(n ? n : 1, sizeof(*r->sorted))) == NULL)
+        return fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
+    if (p->n_zones + r->n_opened > p->zones_cap &&
+        (r->zones = calloc(p->n_zones + r->n_opened, sizeof(*r->zones))) == NULL)
+        return fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
+    return 0;
+}
+
+int enpi_pipeline_reconfigure(enpi_pipeline_t *p, const enpi_config_t *cfg,
+                              enpi_reconfigure_summary_t *out, char *errbuf, size_t errlen)
+{
+    enpi_reconfigure_summary_t sum;
+    reconf_t r;
+    size_t next, n_before = p->n_meters, live_before = p->n_live;
+    int rc;
+
+    memset(&sum, 0, sizeof(sum));
+    memset(&r, 0, sizeof(r));
+    rc = reconf_prepare(p, cfg, &r, errbuf, errlen);
+    if (rc != 0) {
+        reconf_free(&r);
+        return rc;
+    }
+
+    /* From here on nothing can fail. Meters keep their index (the accumulator's entries
+     * and the dirty list refer to meters by index); added ones go behind. */
+    HASH_CLEAR(hh, p->by_id);
+    memcpy(r.meters, p->meters, n_before * sizeof(*r.meters));
+    memcpy(r.dirty, p->dirty, p->n_dirty * sizeof(*r.dirty));
+    free(p->meters);
+    free(p->dirty);
+    p->meters = r.meters;
+    p->dirty = r.dirty;
+    r.meters = NULL;
+    r.dirty = NULL;
+    for (size_t i = 0; i < n_before; i++) {
+        pmeter_t *m = &p->meters[i];
+        m->live = false;
+        m->fresh = false;
+        memset(m->cache, 0, sizeof(m->cache)); /* zones may change: recompute windows */
+    }
+    next = n_before;
+    for (size_t j = 0; j < r.n; j++) {
+        plan_t *pl = &r.plan[j];
+        pmeter_t *m;
+
+        if (pl->known) {
+            m = &p->meters[pl->index];
+            if (meter_cfg_differs(&m->cfg, pl->mc)) {
+                sum.changed++;
+                if ((m->cfg.kind != pl->mc->kind || m->cfg.reading != pl->mc->reading) &&
+                    m->st.has_state) {
+                    meter_rebase(&m->st);
+                    mark_dirty(p, m);
+                    sum.rebased++;
+                    log_notice("pipeline: meter %s: kind or reading type changed; its next "
+                               "reading starts it afresh (no amount across the change)",
+                               m->cfg.id);
+                }
+            }
+            if (m->tz != pl->tz && pl->was_live)
+                sum.zone_changed++;
+            {
+                char *id = m->cfg.id;
+                m->cfg = *pl->mc;
+                m->cfg.id = id;
+                m->cfg.carrier = NULL;
+            }
+        } else {
+            m = &p->meters[next];
+            m->cfg = *pl->mc;
+            m->cfg.id = pl->id;
+            m->cfg.carrier = NULL;
+            pl->id = NULL;
+            m->index = (uint32_t)next++;
+            m->fresh = true;
+        }
+        m->tz = pl->tz;
+        m->live = true;
+    }
+    p->n_meters = next;
+    p->n_live = r.n;
+    for (size_t i = 0; i < p->n_meters; i++) {
+        pmeter_t *m = &p->meters[i];
+        HASH_ADD_KEYPTR(hh, p->by_id, m->cfg.id, strlen(m->cfg.id), m);
+    }
+    if (p->sp != NULL) {
+        size_t k = 0;
+        for (size_t i = 0; i < p->n_meters; i++)
+            if (p->meters[i].live)
+                r.sorted[k++] = &p->meters[i];
+        qsort(r.sorted, k, sizeof(*r.sorted), cmp_meter_id);
+        free(p->sorted);
+        p->sorted = r.sorted;
+        p->n_sorted = k;
+        r.sorted = NULL;
+    }
+    if (r.zones != NULL) {
+        memcpy(r.zones, p->zones, p->n_zones * sizeof(*r.zones));
+        free(p->zones);
+        p->zones = r.zones;
+        p->zones_cap = p->n_zones + r.n_opened;
+        r.zones = NULL;
+    }
+    memcpy(p->zones + p->n_zones, r.opened, r.n_opened * sizeof(*r.opened));
+    p->n_zones += r.n_opened;
+    r.n_opened = 0;
+    p->pcfg.allowed_lateness_ms = cfg->pipeline.allowed_lateness_ms;
+    p->pcfg.max_future_ms = cfg->pipeline.max_future_ms;
+    p->pcfg.max_gap_ms = cfg->pipeline.max_gap_ms;
+
+    sum.meters = r.n;
+    sum.added = r.added;
+    sum.revived = r.revived;
+    sum.removed = live_before - r.survivors_live;
+    reconf_free(&r);
+    if (out != NULL)
+        *out = sum;
+    return 0;
+}
+
+int enpi_pipeline_restore_added(enpi_pipeline_t *p, const char *meter_id,
+                                const enpi_meter_state_t *st)
+{
+    pmeter_t *m = find_meter(p, meter_id, strlen(meter_id));
+
+    if (m == NULL || !m->fresh)
+        return ENPI_ENOENT;
+    return enpi_pipeline_restore(p, meter_id, st);
+}
+
 const enpi_meter_state_t *enpi_pipeline_meter_state(const enpi_pipeline_t *p, const char *meter_id)
 {
     pmeter_t *m = find_meter(p, meter_id, strlen(meter_id));
@@ -887,6 +1212,7 @@ void enpi_pipeline_ingest(enpi_pipeline_t *p, uint64_t seq, const char *topic, s
     int rc;
 
     p->stats.messages++;
+    atomic_store_explicit(&p->progress, p->stats.messages, memory_order_relaxed);
     if (seq + 1 > p->inbox_upto) {
         p->inbox_upto = seq + 1;
         p->inbox_moved = true;
@@ -979,6 +1305,11 @@ bool enpi_pipeline_dirty(const enpi_pipeline_t *p)
 size_t enpi_pipeline_pending(const enpi_pipeline_t *p)
 {
     return p->acc.count;
+}
+
+uint64_t enpi_pipeline_progress(const enpi_pipeline_t *p)
+{
+    return atomic_load_explicit(&p->progress, memory_order_relaxed);
 }
 
 const enpi_pipeline_stats_t *enpi_pipeline_stats(const enpi_pipeline_t *p)
@@ -1116,7 +1447,7 @@ static int snapshot_meters(enpi_pipeline_t *p, enpi_batch_t *b)
         enpi_meter_snapshot_t *s = &b->meters[i];
 
         enpi_meter_prune(p->pc, &m->st);
-        s->meter_id = strdup(m->cfg->id);
+        s->meter_id = strdup(m->cfg.id);
         if (s->meter_id == NULL || enpi_meter_state_copy(&s->state, &m->st) != 0) {
             free(s->meter_id);
             s->meter_id = NULL;

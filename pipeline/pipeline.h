@@ -167,8 +167,11 @@ typedef struct {
 typedef struct enpi_pipeline enpi_pipeline_t;
 
 /*
- * Builds a pipeline for `cfg` (which must outlive it): opens every zone, compiles every
- * input's topic template. Returns 0, or an ENPI_E* code with a message in errbuf.
+ * Builds a pipeline for `cfg`: opens every zone, compiles every input's topic template.
+ * Returns 0, or an ENPI_E* code with a message in errbuf. `cfg` must outlive the pipeline
+ * for its inputs (the pipeline points into cfg->inputs); the pipeline section and every
+ * meter's definition are copied, so cfg->facilities may be replaced (see
+ * enpi_pipeline_reconfigure) once create returns.
  */
 int enpi_pipeline_create(const enpi_config_t *cfg, enpi_pipeline_t **out, char *errbuf,
                          size_t errlen);
@@ -179,6 +182,54 @@ size_t enpi_pipeline_filters(const enpi_pipeline_t *p, const char *const **filte
 
 /* Loads a stored meter state (copied). Unknown meter ids are ignored (return ENPI_ENOENT). */
 int enpi_pipeline_restore(enpi_pipeline_t *p, const char *meter_id, const enpi_meter_state_t *st);
+
+/* What enpi_pipeline_reconfigure() did. */
+typedef struct {
+    size_t meters;       /* meters configured now */
+    size_t added;        /* ids this pipeline never had: fresh state (see restore_added) */
+    size_t revived;      /* ids an earlier reconfigure removed, configured again: the state
+                            they had when removed carries on */
+    size_t removed;      /* configured before, not now */
+    size_t changed;      /* surviving meters whose definition (kind, reading, interval,
+                            scale, to_kwh, rollover, max_rate) changed */
+    size_t rebased;      /* of those, kind or reading type changed: state re-based */
+    size_t zone_changed; /* surviving meters whose facility's time zone changed */
+} enpi_reconfigure_summary_t;
+
+/*
+ * Replaces the meter table with `cfg`'s facilities and meters (a SIGHUP reload), and
+ * allowed_lateness, max_future and max_gap with cfg->pipeline's. Not changed: the inputs
+ * and the resolutions the pipeline was created with (cfg's are ignored: the caller keeps
+ * those until a restart). Everything used from cfg is copied: cfg may be freed as soon as
+ * this returns. Loop thread, between ingests.
+ *  - A meter in both configurations keeps its state; a changed definition applies from
+ *    its next reading on. When its kind or reading type changed, its state is re-based
+ *    (lifetime counters stay): the next reading is a first reading, no amount is spread
+ *    across the change (mixing two meanings of the register).
+ *  - A new meter starts with no state; its readings are applied instead of counted as
+ *    unknown_meter. Call enpi_pipeline_restore_added() for every stored meter state right
+ *    after (a meter configured in an earlier run may have one).
+ *  - A removed meter's readings become unknown_meter. Its pending increments and state
+ *    still go into the next batch (its stored data stays); the pipeline keeps its state
+ *    (memory: one entry per id ever configured in the process), so configuring it again
+ *    continues from there, even while the batch with its last state is not yet stored.
+ *  - A facility whose zone changed: its meters' windows follow the new zone from the next
+ *    reading on (the pending increments keep the old windows).
+ * Pending increments, the unknown table, the outbox and the Sparkplug host are kept.
+ * Returns 0 (and fills *out when not NULL), or ENPI_EINVAL (invalid meter id, id
+ * configured twice), ENPI_ENOENT (unknown zone), ENPI_ERANGE, ENPI_ENOMEM with a message
+ * in errbuf: then nothing changed.
+ */
+int enpi_pipeline_reconfigure(enpi_pipeline_t *p, const enpi_config_t *cfg,
+                              enpi_reconfigure_summary_t *out, char *errbuf, size_t errlen);
+
+/*
+ * Like enpi_pipeline_restore, but only for a meter the last enpi_pipeline_reconfigure
+ * added (never known to this pipeline) and that nothing touched since: returns
+ * ENPI_ENOENT for every other id (their state in the pipeline is newer than the store's).
+ */
+int enpi_pipeline_restore_added(enpi_pipeline_t *p, const char *meter_id,
+                                const enpi_meter_state_t *st);
 
 /*
  * Loads the stored learned state of one Sparkplug edge node (a batch's
@@ -243,6 +294,10 @@ size_t enpi_pipeline_pending(const enpi_pipeline_t *p);
 int enpi_pipeline_take_batch(enpi_pipeline_t *p, enpi_batch_t **out);
 
 const enpi_pipeline_stats_t *enpi_pipeline_stats(const enpi_pipeline_t *p);
+
+/* stats.messages as of the last ingest, readable from ANY thread (a relaxed atomic): for
+ * a watcher that only needs to see progress, e.g. during the start-up replay. */
+uint64_t enpi_pipeline_progress(const enpi_pipeline_t *p);
 
 /* Counters of one configured input since the pipeline was created: the messages whose
  * topic it matched (the first matching input, see enpi_pipeline_ingest) and their
