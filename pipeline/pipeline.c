@@ -390,9 +390,9 @@ static void log_rebased(enpi_pipeline_t *p, const pmeter_t *m, int64_t ts)
 /*
  * Evaluates and applies one reading of a known meter. Returns 0 accepted, 1 ignored
  * (duplicate, late cumulative), -1 rejected (*reason set; ENPI_REJECT__COUNT when memory
- * ran out and nothing changed). An ignored reading of a broker redelivery is the echo of
- * one applied before the crash, not a fault of the meter: it counts in stats.redelivered
- * only and leaves the meter's state and windows untouched.
+ * ran out and nothing changed). An ignored (or too late) reading of a broker redelivery
+ * is the echo of one handled before the crash or reconnect, not a fault of the meter: it
+ * counts in stats.redelivered only and leaves the meter's state and windows untouched.
  */
 static int apply_reading(enpi_pipeline_t *p, pmeter_t *m, int64_t ts, double raw,
                          enpi_reject_t *reason)
@@ -401,7 +401,10 @@ static int apply_reading(enpi_pipeline_t *p, pmeter_t *m, int64_t ts, double raw
     size_t need = p->n_res;
 
     enpi_meter_evaluate(&m->cfg, p->pc, &m->st, ts, raw, p->arrival_ms, &step);
-    if (step.kind == ENPI_STEP_IGNORED && p->redelivered) {
+    /* A redelivered delta reading beyond allowed_lateness is the echo of one handled when
+     * it first came (applied then, or counted too late then): not a new fault. */
+    bool echo_too_late = step.kind == ENPI_STEP_REJECT && step.reason == ENPI_REJECT_TOO_LATE;
+    if ((step.kind == ENPI_STEP_IGNORED || echo_too_late) && p->redelivered) {
         p->stats.redelivered++;
         return 1;
     }

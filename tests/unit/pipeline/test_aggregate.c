@@ -646,6 +646,32 @@ static void ingest_flags(enpi_pipeline_t *p, uint64_t seq, const char *topic, in
  * (delta): a flagged repeat is not a duplicate. A later enpi_pipeline_apply() duplicate
  * counts again (the flag belongs to the message only).
  */
+/*
+ * f1/gas (delta, allowed_lateness 1h): a redelivered reading older than the lateness
+ * horizon is an echo (stats.redelivered), while the same reading unflagged is rejected as
+ * too_late and counted late.
+ */
+static void redelivered_too_late_delta_is_an_echo(void **state)
+{
+    enpi_pipeline_t *p = pipeline_from(cfg);
+    int64_t t0 = utc_ms(2018, 3, 28, 10, 0, 0);
+    const enpi_pipeline_stats_t *st = enpi_pipeline_stats(p);
+
+    (void)state;
+    ingest_flags(p, 0, "enpi/f1/gas", t0, 2, 0);
+    ingest_flags(p, 1, "enpi/f1/gas", t0 + 3 * 60 * MIN_MS, 2, 0);
+    ingest_flags(p, 2, "enpi/f1/gas", t0, 2, ENPI_INGEST_REDELIVERED);
+    assert_int_equal(st->redelivered, 1);
+    assert_int_equal(st->rejects[ENPI_REJECT_TOO_LATE], 0);
+    assert_int_equal(st->late, 0);
+    assert_int_equal(enpi_pipeline_meter_state(p, "f1/gas")->late, 0);
+    ingest_flags(p, 3, "enpi/f1/gas", t0, 2, 0);
+    assert_int_equal(st->redelivered, 1);
+    assert_int_equal(st->rejects[ENPI_REJECT_TOO_LATE], 1);
+    assert_int_equal(enpi_pipeline_meter_state(p, "f1/gas")->late, 1);
+    enpi_pipeline_free(p);
+}
+
 static void redelivered_duplicates_count_apart(void **state)
 {
     enpi_pipeline_t *p = pipeline_from(cfg);
@@ -722,6 +748,7 @@ int main(void)
         cmocka_unit_test(redelivery_after_restart_only_counts),
         cmocka_unit_test(flagged_redelivery_after_restart_changes_nothing),
         cmocka_unit_test(redelivered_duplicates_count_apart),
+        cmocka_unit_test(redelivered_too_late_delta_is_an_echo),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
