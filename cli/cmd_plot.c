@@ -1,7 +1,7 @@
 /*
  * cmd_plot.c - `enpi plot`: one facility's SEC over time at a resolution, with its
  * baseline, target and stretch lines, and the energy and production beneath (SPEC §7),
- * written as SVG or PNG (PDF too) by cli/chart.c.
+ * written as SVG or PNG (PDF too) by cli/chart_*.c.
  *
  * The rows come through fetch.h and the baseline through the report (report.h), so the
  * picture shows exactly the figures `enpi query` and `enpi report` print. For the

@@ -5,7 +5,7 @@
  * lines), then one page per facility (its figures, the baseline model with the
  * regression fit where there is one, and its SEC chart over the period).
  *
- * Everything is drawn by cli/chart.c into one cairo PDF surface, text through pango, so
+ * Everything is drawn by cli/chart_*.c into one cairo PDF surface, text through pango, so
  * Vietnamese names come out shaped and selectable (pdftotext finds them).
  */
 #include <math.h>

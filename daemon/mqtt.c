@@ -1,6 +1,8 @@
 /*
- * mqtt.c - the adapter over Paho C's MQTTAsync (the only file that includes MQTTAsync.h,
- * and the only one that uses OpenSSL, which it gets with Paho's TLS build).
+ * mqtt.c - the adapter over Paho C's MQTTAsync: the client, its callbacks and the calls
+ * of mqtt.h. Only the mqtt*.c files include MQTTAsync.h (through mqtt_int.h); the
+ * reconnect thread lives in mqtt_reconnect.c, the TLS failure diagnosis, the only user of
+ * OpenSSL (which enpid gets with Paho's TLS build), in mqtt_tls_diag.c.
  *
  * It creates the client from the mqtt: section of the configuration (MQTT 3.1.1 or 5,
  * persistent or clean session, keepalive, TLS, user name and a password read from a
@@ -16,135 +18,34 @@
  * share between them. enpid_mqtt_publish() runs on the loop thread and has its own
  * (publish_rl); the failure counter, written by callbacks and read by the loop, is atomic.
  * Paho persistence is off: enpid's RocksDB inbox is the durable copy of every message.
- *
- * Reconnection is ours, not Paho's automaticReconnect (which doubles its delay without
- * jitter, so a fleet of clients retries in lock step after a broker restart): every failed
- * connect and every lost connection schedules the next MQTTAsync_connect() on a thread of
- * this file (the "reconnect thread") after a delay drawn uniformly from [d/2, d], where d
- * starts at 1 s and doubles up to mqtt.reconnect_max (default 60 s). d starts again from
- * 1 s only once a connection has stayed up for STABLE_MS, so a broker that accepts and at
- * once drops us (duplicate client id, ACL) is not hammered. The same thread runs the
- * liveness check and the TLS diagnosis below. It never holds its mutex (rc_mu) while
- * calling Paho, and Paho's callbacks take rc_mu only briefly, so the only lock order is
- * Paho's mutex -> rc_mu: no cycle. enpid_mqtt_disconnect() and _destroy() stop it;
- * _destroy() joins it before destroying the Paho client.
+ * Paho's automaticReconnect is off too: every failed connect and every lost connection
+ * hands over to the reconnect thread (mqtt_reconnect.c), which enpid_mqtt_disconnect()
+ * and _destroy() stop; _destroy() joins it before destroying the Paho client.
  *
  * Every connect's own onSuccess reports the CONNACK's session-present flag (passed on as
  * ENPID_MQTT_SESSION_PRESENT); the subscription is nevertheless sent again on every
  * connect (connected_cb): with a persistent session that is harmless and covers a broker
  * that lost the session (restart without persistence, session expired).
  *
- * A half-open connection (the broker or a middlebox stops answering without closing the
- * socket) must be found within 2 x keepalive. Paho 1.3.12 alone takes up to about
- * 2.5 x keepalive + 1 s (PINGREQ after one interval of silence, then 1.5 intervals for the
- * PINGRESP, then a DISCONNECT attempt), so the reconnect thread also checks liveness: it
- * notes every packet it can see arrive (messages, SUBACKs, its own probes' answers) and,
- * after half a keepalive of silence, sends a probe that the broker must answer: an
- * UNSUBSCRIBE of PROBE_TOPIC, which enpid never subscribes to (brokers answer UNSUBACK
- * all the same, MQTT 3.1.1 §3.10.4). When neither the answer nor anything else arrived
- * within one keepalive after the probe, the connection is declared dead and closed, so
- * the loss is noticed at most about 1.5 x keepalive (plus one tick) after the last packet
- * (tests/faults/test_blackhole.py measures it). A message being handed to the daemon
- * counts as alive (a slow inbox append is not a dead link).
- *
  * TLS: CA verification and the host name check are on unless tls.insecure (loud warning).
  * When a TLS connect fails, Paho says little ("TCP/TLS connect failure"), so the reconnect
  * thread makes a handshake of its own and logs OpenSSL's reason at error level (see
- * diagnose_tls). A TLS failure is retried like any other, never fatal: fixing the
+ * mqtt_tls_diag.c). A TLS failure is retried like any other, never fatal: fixing the
  * broker's certificate must not also need a restart of enpid.
  *
  * Secrets: the password is read from a file, kept in memory only here, wiped on destroy
  * and never logged (nor is any option structure dumped); Paho's own trace does not print
  * it either (test_tls.py runs enpid with Paho's trace at maximum and greps for it).
  */
-#include "mqtt.h"
-
-#include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <signal.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-
-#include <MQTTAsync.h>
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include "enpi_error.h"
-#include "log.h"
+#include "mqtt_int.h"
 #include "secret.h"
-
-/* Messages Paho may hold between enpid_mqtt_publish() and the socket: above the pipeline's
- * outbox (1024), which one flush may hand over at once, so a burst is not refused. */
-#define PUBLISH_BUFFERED_MAX 4096
-#define RECONNECT_MIN_MS 1000 /* first backoff step */
-#define STABLE_MS 10000       /* a connection that lasted this long resets the backoff */
-#define CONNECT_TIMEOUT_S 10  /* TCP + TLS + CONNACK */
-#define PROBE_TOPIC "enpid/liveness-probe" /* never subscribed: UNSUBSCRIBE is a pure echo */
-#define DIAG_TIMEOUT_MS 3000               /* TCP connect, then TLS handshake, each */
-#define DIAG_EVERY_MS (10 * 60 * 1000)     /* TLS diagnosis repeated at most this often */
-
-struct enpid_mqtt {
-    MQTTAsync client;
-    enpid_mqtt_handlers_t h;
-    int version; /* MQTTVERSION_3_1_1 or MQTTVERSION_5 */
-    char *uri;
-    char *client_id;
-    char **filters; /* owned copies, n_filters of them */
-    int *qos;       /* requested QoS per filter (all cfg->qos) */
-    int n_filters;
-    int keepalive_s;
-    bool clean_session;
-    char *username; /* NULL when none */
-    char *password; /* NULL when none; wiped before free, never logged */
-    bool tls;
-    char *ca_file;
-    char *cert_file;
-    char *key_file;
-    bool insecure;
-    int64_t reconnect_max_ms;
-    uint32_t session_expiry_s;         /* MQTT 5 Session Expiry Interval sent in CONNECT */
-    unsigned connects;                 /* successful connects so far (Paho threads, serialised) */
-    enpi_ratelimit_t rl;               /* connect failures; callbacks are serialised by Paho */
-    enpi_ratelimit_t publish_rl;       /* publish errors seen by the caller (loop thread) */
-    enpi_ratelimit_t publish_fail_rl;  /* send failures reported later (Paho threads) */
-    _Atomic uint64_t publish_failures; /* taken by Paho, then not sent */
-    _Atomic uint64_t reconnects;       /* successful connects after the first one */
-    _Atomic uint64_t connect_failures; /* connect attempts that failed */
-    _Atomic int64_t up_since_ms;       /* monotonic ms of the last connect; 0 while down */
-    _Atomic int64_t last_rx_ms;        /* monotonic ms of the last packet seen arriving */
-    _Atomic int in_rx;                 /* a message is being handed over right now */
-    _Atomic int64_t probe_sent_ms;     /* liveness probe outstanding since; 0 = none */
-    _Atomic uint64_t dead_links;       /* connections closed by the liveness check */
-
-    /* ---- the reconnect thread; rc_mu guards the fields below it ---- */
-    pthread_t rc_thread;
-    bool rc_thread_started;
-    bool rc_sync_ok; /* rc_mu and rc_cv initialised */
-    pthread_mutex_t rc_mu;
-    pthread_cond_t rc_cv; /* CLOCK_MONOTONIC */
-    bool rc_stop;         /* disconnect or destroy: no more connects */
-    bool rc_pending;      /* a connect is due at rc_due_ms */
-    int64_t rc_due_ms;    /* monotonic */
-    unsigned rc_failures; /* consecutive failed or short-lived connections: backoff exponent */
-    int64_t rc_delay_ms;  /* the wait before the pending attempt, for its log line */
-    bool rc_diagnose;     /* a TLS connect failed: find out why (reconnect thread) */
-    int64_t rc_diag_ms;   /* monotonic ms of the last diagnosis; 0 = none this streak */
-    int rc_diag_fd;       /* the diagnosis's socket while it runs, else -1: stop shuts it
-                             down so that the thread returns at once */
-    uint64_t rc_seed;     /* jitter PRNG state */
-};
 
 static int64_t now_ms(void)
 {
@@ -153,20 +54,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Something arrived from the broker (Paho threads). */
-static void note_rx(enpid_mqtt_t *m)
-{
-    atomic_store(&m->last_rx_ms, mono_ms());
-}
-
-static int from_paho(int rc, const char *what)
+int enpid_mqtt_from_paho(int rc, const char *what)
 {
     const char *why = MQTTAsync_strerror(rc);
     log_err("mqtt: %s failed: %s (%d)", what, why ? why : "unknown error", rc);
@@ -178,553 +66,10 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-
 static bool uri_is_tls(const char *uri)
 {
     return strncmp(uri, "ssl://", 6) == 0 || strncmp(uri, "mqtts://", 8) == 0 ||
            strncmp(uri, "wss://", 6) == 0;
-}
-
-/* ---- reconnecting (see DESIGN) ---- */
-
-/* xorshift64*: spreads reconnect times, nothing more. Under rc_mu. */
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-/* The wait before the next attempt after `failures` consecutive failures: uniform in
- * [d/2, d] with d = min(reconnect_max, 1 s << failures). Under rc_mu. */
-static int64_t backoff_ms(enpid_mqtt_t *m, unsigned failures)
-{
-    int64_t d = m->reconnect_max_ms;
-    if (failures < 30 && ((int64_t)RECONNECT_MIN_MS << failures) < d)
-        d = (int64_t)RECONNECT_MIN_MS << failures;
-    int64_t half = d / 2;
-    return half + (int64_t)(next_random(&m->rc_seed) % (uint64_t)(d - half + 1));
-}
-
-/* Under rc_mu: makes the reconnect thread connect after the next backoff step. Returns
- * the delay in ms, or -1 when reconnecting has been stopped. */
-static int64_t schedule_locked(enpid_mqtt_t *m)
-{
-    if (m->rc_stop)
-        return -1;
-    int64_t delay = backoff_ms(m, m->rc_failures);
-    if (m->rc_failures < 30)
-        m->rc_failures++;
-    m->rc_pending = true;
-    m->rc_delay_ms = delay;
-    m->rc_due_ms = mono_ms() + delay;
-    pthread_cond_signal(&m->rc_cv);
-    return delay;
-}
-
-/*
- * A connect failed or a connection was lost (Paho threads): schedules the next attempt.
- * `stable` (a connection that lasted STABLE_MS) restarts the backoff at 1 s. Returns the
- * delay in ms, or -1 when enpid is disconnecting.
- */
-static int64_t schedule_reconnect(enpid_mqtt_t *m, bool stable)
-{
-    pthread_mutex_lock(&m->rc_mu);
-    if (stable)
-        m->rc_failures = 0;
-    int64_t delay = schedule_locked(m);
-    pthread_mutex_unlock(&m->rc_mu);
-    return delay;
-}
-
-static int start_connect(enpid_mqtt_t *m, unsigned attempt);
-
-/* ---- TLS diagnosis (reconnect thread) ----
- *
- * Paho reports a failed TLS connect as "TCP/TLS connect failure", with at best OpenSSL's
- * "certificate verify failed" and nothing at all for a host name mismatch (its own check
- * after the handshake). So after such a failure the reconnect thread makes one TLS
- * handshake of its own to the broker with the same CA, client certificate and host name,
- * and logs what OpenSSL says: "certificate has expired", "hostname mismatch", "unable to
- * get local issuer certificate", the broker's alert when it wants a client certificate...
- * It runs on the first TLS failure after a start or a connection, then at most every
- * DIAG_EVERY_MS, each step bounded by DIAG_TIMEOUT_MS. enpid links OpenSSL anyway (Paho's
- * TLS library); nothing here touches Paho's connection.
- */
-
-/* Splits ssl://host:port (or [v6]:port) into host and port (default 8883). Returns false
- * for what it cannot diagnose (websockets). */
-static bool split_uri(const char *uri, char *host, size_t host_len, char *port, size_t port_len)
-{
-    const char *p = strstr(uri, "://");
-    if (p == NULL || strncmp(uri, "wss://", 6) == 0)
-        return false;
-    p += 3;
-    const char *h = p, *h_end;
-    if (*p == '[') {
-        h = p + 1;
-        h_end = strchr(h, ']');
-        if (h_end == NULL)
-            return false;
-        p = h_end + 1;
-    } else {
-        h_end = p + strcspn(p, ":/");
-        p = h_end;
-    }
-    size_t n = (size_t)(h_end - h);
-    if (n == 0 || n >= host_len)
-        return false;
-    memcpy(host, h, n);
-    host[n] = '\0';
-    const char *pt = "8883";
-    size_t pn = 4;
-    if (*p == ':') {
-        pt = p + 1;
-        pn = strcspn(pt, "/");
-    }
-    if (pn == 0 || pn >= port_len)
-        return false;
-    memcpy(port, pt, pn);
-    port[pn] = '\0';
-    return true;
-}
-
-/* Publishes the diagnosis's socket for stop_reconnecting(); false when stopping. */
-static bool diag_register(enpid_mqtt_t *m, int fd)
-{
-    pthread_mutex_lock(&m->rc_mu);
-    bool ok = !m->rc_stop;
-    m->rc_diag_fd = ok ? fd : -1;
-    pthread_mutex_unlock(&m->rc_mu);
-    return ok;
-}
-
-/* A TCP connection to host:port within DIAG_TIMEOUT_MS, blocking with send/receive
- * timeouts after, registered as rc_diag_fd (the caller unregisters and closes it).
- * Returns the socket, or -1 with *why set (NULL when enpid is stopping). */
-static int diag_connect(enpid_mqtt_t *m, const char *host, const char *port, const char **why)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    int gai = getaddrinfo(host, port, &hints, &res);
-    if (gai != 0) {
-        *why = gai_strerror(gai);
-        return -1;
-    }
-    int fd = -1;
-    *why = "no address";
-    for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-        if (fd < 0) {
-            *why = strerror(errno);
-            continue;
-        }
-        if (!diag_register(m, fd)) {
-            *why = NULL;
-            close(fd);
-            fd = -1;
-            break;
-        }
-        int err = 0;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            err = errno;
-            if (err == EINPROGRESS) {
-                struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-                int pr = poll(&pfd, 1, DIAG_TIMEOUT_MS);
-                socklen_t len = sizeof err;
-                if (pr == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0)
-                    ; /* err is the connect's result */
-                else
-                    err = pr == 0 ? ETIMEDOUT : errno;
-            }
-        }
-        if (err != 0) {
-            *why = strerror(err);
-            diag_register(m, -1);
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd >= 0) {
-        int fl = fcntl(fd, F_GETFL);
-        if (fl >= 0)
-            fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-        struct timeval tv = {.tv_sec = DIAG_TIMEOUT_MS / 1000,
-                             .tv_usec = (DIAG_TIMEOUT_MS % 1000) * 1000};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    }
-    return fd;
-}
-
-/* OpenSSL's first queued error as text (cleared), or `dflt`. */
-static const char *ssl_err_text(char *buf, size_t len, const char *dflt)
-{
-    unsigned long e = ERR_get_error();
-    ERR_clear_error();
-    if (e == 0)
-        return dflt;
-    ERR_error_string_n(e, buf, len);
-    return buf;
-}
-
-/* Subject and validity of the broker's certificate, for the log line. */
-static void describe_cert(X509 *cert, char *out, size_t len)
-{
-    out[0] = '\0';
-    if (cert == NULL)
-        return;
-    char subject[256];
-    X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
-    char from[64] = "?", to[64] = "?";
-    BIO *b = BIO_new(BIO_s_mem());
-    if (b != NULL) {
-        int n;
-        if (ASN1_TIME_print(b, X509_get0_notBefore(cert)) == 1 &&
-            (n = BIO_read(b, from, (int)sizeof from - 1)) > 0)
-            from[n] = '\0';
-        (void)BIO_reset(b);
-        if (ASN1_TIME_print(b, X509_get0_notAfter(cert)) == 1 &&
-            (n = BIO_read(b, to, (int)sizeof to - 1)) > 0)
-            to[n] = '\0';
-        BIO_free(b);
-    }
-    snprintf(out, len, " (certificate %s, valid %s to %s)", subject, from, to);
-}
-
-/*
- * With TLS 1.3 a broker checks the client's certificate after the client's handshake has
- * completed, and says so in an alert. Waits up to 1 s for one. Returns true with its text
- * in buf when the broker ended the connection; false when it waits for our CONNECT.
- */
-static bool diag_peer_alert(SSL *ssl, int fd, char *buf, size_t len)
-{
-    struct timeval tv = {.tv_sec = 1};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    char byte;
-    ERR_clear_error();
-    int n = SSL_peek(ssl, &byte, 1);
-    if (n > 0)
-        return false;
-    int e = SSL_get_error(ssl, n);
-    if (e == SSL_ERROR_WANT_READ ||
-        (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK)))
-        return false; /* nothing within the second: it waits for CONNECT */
-    ssl_err_text(buf, len, "the connection was closed");
-    return true;
-}
-
-/*
- * Makes one TLS handshake to the broker as Paho would (same CA, client certificate, host
- * name check) and logs at error level why the broker's certificate is refused, or why
- * the handshake fails. Reconnect thread; blocks up to 2 x DIAG_TIMEOUT_MS.
- */
-static void diagnose_tls(enpid_mqtt_t *m)
-{
-    char host[256], port[16], errbuf[256];
-    if (!split_uri(m->uri, host, sizeof host, port, sizeof port))
-        return;
-    const char *why = NULL;
-    int fd = diag_connect(m, host, port, &why);
-    if (fd < 0) {
-        if (why != NULL)
-            log_err("mqtt: cannot reach %s port %s: %s", host, port, why);
-        return;
-    }
-    ERR_clear_error();
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    SSL *ssl = NULL;
-    X509 *cert = NULL;
-    if (ctx == NULL)
-        goto close_fd;
-    if (m->ca_file ? SSL_CTX_load_verify_locations(ctx, m->ca_file, NULL) != 1
-                   : SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        log_err("mqtt: TLS: cannot load the CA certificates%s%s: %s", m->ca_file ? " of " : "",
-                m->ca_file ? m->ca_file : "", ssl_err_text(errbuf, sizeof errbuf, "?"));
-        goto free_ctx;
-    }
-    if (m->cert_file && (SSL_CTX_use_certificate_chain_file(ctx, m->cert_file) != 1 ||
-                         SSL_CTX_use_PrivateKey_file(ctx, m->key_file ? m->key_file : m->cert_file,
-                                                     SSL_FILETYPE_PEM) != 1)) {
-        log_err("mqtt: TLS: cannot load the client certificate %s or its key: %s", m->cert_file,
-                ssl_err_text(errbuf, sizeof errbuf, "?"));
-        goto free_ctx;
-    }
-    /* Verify by hand after the handshake, so that the reason can be read. */
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-    if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1)
-        goto free_ssl;
-    struct in6_addr a6;
-    struct in_addr a4;
-    bool is_ip = inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
-    if (is_ip)
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
-    else {
-        SSL_set_tlsext_host_name(ssl, host);
-        SSL_set1_host(ssl, host);
-    }
-    if (SSL_connect(ssl) != 1) {
-        if (!diag_register(m, fd))
-            goto free_ssl; /* stopping: the socket was shut down under the handshake */
-        log_err("mqtt: TLS handshake with %s port %s failed: %s", host, port,
-                ssl_err_text(errbuf, sizeof errbuf, "the connection was closed"));
-        goto free_ssl;
-    }
-    cert = SSL_get1_peer_certificate(ssl);
-    long v = SSL_get_verify_result(ssl);
-    char desc[512];
-    describe_cert(cert, desc, sizeof desc);
-    if (cert == NULL)
-        log_err("mqtt: TLS: the broker at %s port %s sent no certificate", host, port);
-    else if (v != X509_V_OK)
-        log_err("mqtt: TLS: the broker's certificate is refused: %s%s",
-                X509_verify_cert_error_string(v), desc);
-    else if (!diag_peer_alert(ssl, fd, errbuf, sizeof errbuf))
-        log_notice("mqtt: TLS: a test handshake with %s port %s verifies%s; the failure lies "
-                   "elsewhere (see above)",
-                   host, port, desc);
-    else if (diag_register(m, fd)) /* not stopping */
-        log_err("mqtt: TLS: the broker at %s port %s ended the connection after the handshake: "
-                "%s (does it want a client certificate, or not trust ours?)",
-                host, port, errbuf);
-    X509_free(cert);
-free_ssl:
-    SSL_free(ssl);
-free_ctx:
-    SSL_CTX_free(ctx);
-    ERR_clear_error();
-close_fd:
-    pthread_mutex_lock(&m->rc_mu);
-    m->rc_diag_fd = -1;
-    pthread_mutex_unlock(&m->rc_mu);
-    close(fd);
-}
-
-/* The answer to a liveness probe (or its failure, which is an answer too when it came
- * from the broker; when the connection died, connected_cb clears the probe later). */
-static void probe_answered(enpid_mqtt_t *m)
-{
-    note_rx(m);
-    atomic_store(&m->probe_sent_ms, 0);
-}
-
-static void probe_ok_cb(void *context, MQTTAsync_successData *data)
-{
-    probe_answered(context);
-}
-
-static void probe_failed_cb(void *context, MQTTAsync_failureData *data)
-{
-    probe_answered(context);
-}
-
-static void probe_ok5_cb(void *context, MQTTAsync_successData5 *data)
-{
-    probe_answered(context);
-}
-
-static void probe_failed5_cb(void *context, MQTTAsync_failureData5 *data)
-{
-    probe_answered(context);
-}
-
-/* The close of a connection the liveness check declared dead has completed (Paho thread):
- * from here on it is a lost connection like any other. */
-static void dead_closed(enpid_mqtt_t *m)
-{
-    int64_t delay = schedule_reconnect(m, false);
-    if (delay >= 0)
-        log_warn("mqtt: reconnecting to %s in %.1f s", m->uri, (double)delay / 1000.0);
-    m->h.on_event(m->h.ctx, ENPID_MQTT_CONNECTION_LOST);
-}
-
-static void dead_closed_cb(void *context, MQTTAsync_successData *data)
-{
-    dead_closed(context);
-}
-
-static void dead_close_failed_cb(void *context, MQTTAsync_failureData *data)
-{
-    dead_closed(context);
-}
-
-static void dead_closed5_cb(void *context, MQTTAsync_successData5 *data)
-{
-    dead_closed(context);
-}
-
-static void dead_close_failed5_cb(void *context, MQTTAsync_failureData5 *data)
-{
-    dead_closed(context);
-}
-
-/*
- * One liveness tick (reconnect thread, rc_mu not held): sends a probe after half a
- * keepalive of silence; closes the connection when a probe went unanswered, and nothing
- * else arrived, for a whole keepalive. See DESIGN.
- */
-static void check_liveness(enpid_mqtt_t *m)
-{
-    int64_t since = atomic_load(&m->up_since_ms);
-    if (since == 0 || m->keepalive_s <= 0)
-        return;
-    int64_t now = mono_ms();
-    int64_t ka = (int64_t)m->keepalive_s * 1000;
-    int64_t last = atomic_load(&m->last_rx_ms);
-    int64_t silence = atomic_load(&m->in_rx) ? 0 : now - last;
-    int64_t probe = atomic_load(&m->probe_sent_ms);
-    if (probe == 0) {
-        if (silence < ka / 2)
-            return;
-        MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-        ro.context = m;
-        if (m->version >= MQTTVERSION_5) {
-            ro.onSuccess5 = probe_ok5_cb;
-            ro.onFailure5 = probe_failed5_cb;
-        } else {
-            ro.onSuccess = probe_ok_cb;
-            ro.onFailure = probe_failed_cb;
-        }
-        atomic_store(&m->probe_sent_ms, now);
-        if (MQTTAsync_unsubscribe(m->client, PROBE_TOPIC, &ro) != MQTTASYNC_SUCCESS)
-            atomic_store(&m->probe_sent_ms, 0); /* not connected any more: nothing to probe */
-        return;
-    }
-    if (now - probe < ka || silence < ka)
-        return;
-    /* Dead. Whoever zeroes up_since_ms first (this or connection_lost_cb) reports it. */
-    if (atomic_exchange(&m->up_since_ms, 0) == 0)
-        return;
-    if (now - since >= STABLE_MS) {
-        pthread_mutex_lock(&m->rc_mu);
-        m->rc_failures = 0; /* as in connection_lost_cb: a long-lived link restarts at 1 s */
-        pthread_mutex_unlock(&m->rc_mu);
-    }
-    atomic_store(&m->probe_sent_ms, 0);
-    atomic_fetch_add_explicit(&m->dead_links, 1, memory_order_relaxed); /* statistic */
-    log_warn("mqtt: connection to %s lost: nothing received for %.1f s, a probe unanswered for "
-             "%.1f s (keepalive %d s); closing it",
-             m->uri, (double)silence / 1000.0, (double)(now - probe) / 1000.0, m->keepalive_s);
-    MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
-    o.timeout = 0; /* nothing in flight can complete over a dead link */
-    o.context = m;
-    if (m->version >= MQTTVERSION_5) {
-        o.onSuccess5 = dead_closed5_cb;
-        o.onFailure5 = dead_close_failed5_cb;
-    } else {
-        o.onSuccess = dead_closed_cb;
-        o.onFailure = dead_close_failed_cb;
-    }
-    int prc = MQTTAsync_disconnect(m->client, &o);
-    if (prc != MQTTASYNC_SUCCESS && prc != MQTTASYNC_DISCONNECTED) {
-        from_paho(prc, "closing the dead connection");
-        dead_closed(m);
-    }
-    /* MQTTASYNC_DISCONNECTED: Paho lost it meanwhile; connection_lost_cb reconnects. */
-}
-
-/* The reconnect thread: sleeps in ticks, running the liveness check while connected, a
- * TLS diagnosis when one is asked for, and the next connect attempt when it is due; ends
- * on rc_stop (enpid_mqtt_disconnect or _destroy). */
-static void *reconnect_main(void *arg)
-{
-    enpid_mqtt_t *m = arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals belong to the loop thread */
-    /* Liveness ticks: a tenth of the keepalive, 50 ms .. 1 s. */
-    int64_t tick = m->keepalive_s > 0 ? (int64_t)m->keepalive_s * 100 : 1000;
-    tick = tick < 50 ? 50 : tick > 1000 ? 1000 : tick;
-    pthread_mutex_lock(&m->rc_mu);
-    for (;;) {
-        while (!m->rc_stop && (!m->rc_pending || mono_ms() < m->rc_due_ms)) {
-            int64_t wake = mono_ms() + tick;
-            if (m->rc_pending && m->rc_due_ms < wake)
-                wake = m->rc_due_ms;
-            struct timespec ts = {.tv_sec = (time_t)(wake / 1000),
-                                  .tv_nsec = (long)(wake % 1000) * 1000000L};
-            pthread_cond_timedwait(&m->rc_cv, &m->rc_mu, &ts);
-            if (!m->rc_stop && m->rc_diagnose) {
-                m->rc_diagnose = false;
-                m->rc_diag_ms = mono_ms();
-                pthread_mutex_unlock(&m->rc_mu);
-                diagnose_tls(m);
-                pthread_mutex_lock(&m->rc_mu);
-                continue;
-            }
-            if (!m->rc_stop) {
-                pthread_mutex_unlock(&m->rc_mu); /* never call Paho holding rc_mu */
-                check_liveness(m);
-                pthread_mutex_lock(&m->rc_mu);
-            }
-        }
-        if (m->rc_stop)
-            break;
-        m->rc_pending = false;
-        unsigned attempt = m->rc_failures;
-        int64_t waited = m->rc_delay_ms;
-        pthread_mutex_unlock(&m->rc_mu); /* never call Paho holding rc_mu */
-        log_info("mqtt: connecting to %s (attempt %u, after a %.1f s backoff)", m->uri, attempt + 1,
-                 (double)waited / 1000.0);
-        int rc = start_connect(m, attempt);
-        pthread_mutex_lock(&m->rc_mu);
-        if (rc != 0) {
-            int64_t delay = schedule_locked(m); /* Paho refused at once: no callback */
-            if (delay >= 0)
-                log_warn("mqtt: next connect attempt in %.1f s", (double)delay / 1000.0);
-        }
-    }
-    pthread_mutex_unlock(&m->rc_mu);
-    return NULL;
-}
-
-/* Stops all further connect attempts (any thread but the reconnect thread). */
-static void stop_reconnecting(enpid_mqtt_t *m)
-{
-    if (!m->rc_sync_ok)
-        return;
-    pthread_mutex_lock(&m->rc_mu);
-    m->rc_stop = true;
-    m->rc_pending = false;
-    if (m->rc_diag_fd >= 0)
-        shutdown(m->rc_diag_fd, SHUT_RDWR); /* ends a blocking connect or handshake */
-    pthread_cond_broadcast(&m->rc_cv);
-    pthread_mutex_unlock(&m->rc_mu);
-}
-
-static int init_reconnect(enpid_mqtt_t *m)
-{
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
-        return ENPI_ENOMEM;
-    int err = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (err == 0)
-        err = pthread_cond_init(&m->rc_cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (err != 0)
-        return ENPI_ENOMEM;
-    if (pthread_mutex_init(&m->rc_mu, NULL) != 0) {
-        pthread_cond_destroy(&m->rc_cv);
-        return ENPI_ENOMEM;
-    }
-    m->rc_sync_ok = true;
-    m->rc_diag_fd = -1;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    m->rc_seed = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40) ^
-                 (uint64_t)(uintptr_t)m;
-    if (m->rc_seed == 0)
-        m->rc_seed = 0x9E3779B97F4A7C15ULL;
-    if (pthread_create(&m->rc_thread, NULL, reconnect_main, m) != 0) {
-        log_err("mqtt: cannot start the reconnect thread");
-        return ENPI_ENOMEM;
-    }
-    m->rc_thread_started = true;
-    return 0;
 }
 
 /* ---- Paho callbacks (Paho threads, under Paho's mutex) ---- */
@@ -736,7 +81,7 @@ static int message_arrived_cb(void *context, char *topic, int topic_len, MQTTAsy
     size_t plen = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
     atomic_store(&m->in_rx, 1);
     int rc = m->h.on_message(m->h.ctx, topic, tlen, msg, msg->payload, plen, msg->dup != 0);
-    note_rx(m);
+    enpid_mqtt_note_rx(m);
     atomic_store(&m->in_rx, 0);
     /* 1 hands the message and topic over to the handler; 0 keeps them queued in Paho. */
     return rc == 0 ? 1 : 0;
@@ -746,8 +91,8 @@ static void connection_lost_cb(void *context, char *cause)
 {
     enpid_mqtt_t *m = context;
     int64_t since = atomic_exchange(&m->up_since_ms, 0);
-    int64_t up = since ? mono_ms() - since : 0;
-    int64_t delay = schedule_reconnect(m, since != 0 && up >= STABLE_MS);
+    int64_t up = since ? enpid_mqtt_mono_ms() - since : 0;
+    int64_t delay = enpid_mqtt_schedule_reconnect(m, since != 0 && up >= STABLE_MS);
     log_warn("mqtt: connection to %s lost after %.1f s%s%s; reconnecting in %.1f s", m->uri,
              (double)up / 1000.0, cause ? ": " : "", cause ? cause : "",
              delay >= 0 ? (double)delay / 1000.0 : 0.0);
@@ -768,7 +113,7 @@ static void report_suback(enpid_mqtt_t *m, int i, int granted)
 static void subscribe_success_cb(void *context, MQTTAsync_successData *data)
 {
     enpid_mqtt_t *m = context;
-    note_rx(m);
+    enpid_mqtt_note_rx(m);
     bool refused = false;
     for (int i = 0; i < m->n_filters; i++) {
         /* Paho reports one filter's grant in alt.qos and several in alt.qosList. */
@@ -786,7 +131,7 @@ static void subscribe_success_cb(void *context, MQTTAsync_successData *data)
 static void subscribe_failure_cb(void *context, MQTTAsync_failureData *data)
 {
     enpid_mqtt_t *m = context;
-    note_rx(m);
+    enpid_mqtt_note_rx(m);
     log_err("mqtt: subscribe failed: %s (%d)%s%s", MQTTAsync_strerror(data->code), data->code,
             data->message ? ": " : "", data->message ? data->message : "");
     m->h.on_event(m->h.ctx, ENPID_MQTT_SUBSCRIBE_FAILED);
@@ -795,7 +140,7 @@ static void subscribe_failure_cb(void *context, MQTTAsync_failureData *data)
 static void subscribe_success5_cb(void *context, MQTTAsync_successData5 *data)
 {
     enpid_mqtt_t *m = context;
-    note_rx(m);
+    enpid_mqtt_note_rx(m);
     bool refused = false;
     for (int i = 0; i < m->n_filters; i++) {
         /* Paho fills alt.sub.reasonCodes only for two or more filters; with one, the
@@ -815,7 +160,7 @@ static void subscribe_success5_cb(void *context, MQTTAsync_successData5 *data)
 static void subscribe_failure5_cb(void *context, MQTTAsync_failureData5 *data)
 {
     enpid_mqtt_t *m = context;
-    note_rx(m);
+    enpid_mqtt_note_rx(m);
     log_err("mqtt: subscribe failed: %s (%d), reason %s%s%s", MQTTAsync_strerror(data->code),
             data->code, MQTTReasonCode_toString(data->reasonCode), data->message ? ": " : "",
             data->message ? data->message : "");
@@ -829,7 +174,7 @@ static void connected_cb(void *context, char *cause)
     bool again = m->connects++ > 0;
     if (again)
         atomic_fetch_add_explicit(&m->reconnects, 1, memory_order_relaxed); /* statistic */
-    int64_t t = mono_ms();
+    int64_t t = enpid_mqtt_mono_ms();
     atomic_store(&m->probe_sent_ms, 0);
     atomic_store(&m->last_rx_ms, t);
     atomic_store(&m->up_since_ms, t ? t : 1);
@@ -851,7 +196,7 @@ static void connected_cb(void *context, char *cause)
     }
     int rc = MQTTAsync_subscribeMany(m->client, m->n_filters, m->filters, m->qos, &ro);
     if (rc != MQTTASYNC_SUCCESS) {
-        from_paho(rc, "subscribe");
+        enpid_mqtt_from_paho(rc, "subscribe");
         m->h.on_event(m->h.ctx, ENPID_MQTT_SUBSCRIBE_FAILED);
     }
 }
@@ -880,11 +225,11 @@ static void connect_failed(enpid_mqtt_t *m, int code, const char *message, const
     atomic_fetch_add_explicit(&m->connect_failures, 1, memory_order_relaxed); /* statistic */
     if (m->tls && !m->insecure && code == MQTTASYNC_FAILURE) {
         pthread_mutex_lock(&m->rc_mu);
-        if (m->rc_diag_ms == 0 || mono_ms() - m->rc_diag_ms >= DIAG_EVERY_MS)
+        if (m->rc_diag_ms == 0 || enpid_mqtt_mono_ms() - m->rc_diag_ms >= DIAG_EVERY_MS)
             m->rc_diagnose = true; /* the reconnect thread looks into it */
         pthread_mutex_unlock(&m->rc_mu);
     }
-    int64_t delay = schedule_reconnect(m, false);
+    int64_t delay = enpid_mqtt_schedule_reconnect(m, false);
     uint64_t suppressed = 0;
     if (!enpi_ratelimit_allow(&m->rl, now_ms(), 6, &suppressed))
         return;
@@ -1033,8 +378,7 @@ int enpid_mqtt_create(const enpi_mqtt_cfg_t *cfg, const char *const *filters, si
                      "password. Use it for testing only");
     }
     char secret_err[512];
-    rc = enpi_secret_read_password(cfg->password_file, &m->password, secret_err,
-                                   sizeof secret_err);
+    rc = enpi_secret_read_password(cfg->password_file, &m->password, secret_err, sizeof secret_err);
     if (rc != 0) {
         log_err("mqtt: %s", secret_err[0] ? secret_err : enpi_strerror(rc));
         goto free_m;
@@ -1052,7 +396,7 @@ int enpid_mqtt_create(const enpi_mqtt_cfg_t *cfg, const char *const *filters, si
     int prc = MQTTAsync_createWithOptions(&m->client, m->uri, cfg->client_id,
                                           MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
     if (prc != MQTTASYNC_SUCCESS) {
-        rc = from_paho(prc, "create");
+        rc = enpid_mqtt_from_paho(prc, "create");
         m->client = NULL;
         goto free_m;
     }
@@ -1062,10 +406,10 @@ int enpid_mqtt_create(const enpi_mqtt_cfg_t *cfg, const char *const *filters, si
     if (prc == MQTTASYNC_SUCCESS && m->version >= MQTTVERSION_5)
         prc = MQTTAsync_setDisconnected(m->client, m, broker_disconnected_cb);
     if (prc != MQTTASYNC_SUCCESS) {
-        rc = from_paho(prc, "set callbacks");
+        rc = enpid_mqtt_from_paho(prc, "set callbacks");
         goto free_m;
     }
-    if ((rc = init_reconnect(m)) != 0)
+    if ((rc = enpid_mqtt_reconnect_start(m)) != 0)
         goto free_m;
     log_debug("mqtt: client \"%s\" for %s, MQTT %s, %s session, keepalive %d s, reconnect "
               "backoff 1 s .. %lld s, %s%s%s",
@@ -1091,7 +435,7 @@ free_m:
  * connect_success*_cb + connected_cb, or connect_failure*_cb, which schedules the next attempt.
  * Returns 0, ENPI_ENOMEM or ENPI_EMQTT when Paho refused to start it (then no callback follows).
  */
-static int start_connect(enpid_mqtt_t *m, unsigned attempt)
+int enpid_mqtt_start_connect(enpid_mqtt_t *m, unsigned attempt)
 {
     MQTTAsync_connectOptions o5 = MQTTAsync_connectOptions_initializer5;
     MQTTAsync_connectOptions o3 = MQTTAsync_connectOptions_initializer;
@@ -1141,18 +485,18 @@ static int start_connect(enpid_mqtt_t *m, unsigned attempt)
     int prc = MQTTAsync_connect(m->client, o);
     MQTTProperties_free(&props);
     if (prc != MQTTASYNC_SUCCESS)
-        return from_paho(prc, "connect");
+        return enpid_mqtt_from_paho(prc, "connect");
     return 0;
 }
 
 int enpid_mqtt_connect(enpid_mqtt_t *m)
 {
-    return start_connect(m, 0);
+    return enpid_mqtt_start_connect(m, 0);
 }
 
 int enpid_mqtt_disconnect(enpid_mqtt_t *m, int timeout_ms)
 {
-    stop_reconnecting(m);
+    enpid_mqtt_reconnect_stop(m);
     MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
     o.timeout = timeout_ms;
     o.context = m;
@@ -1167,7 +511,7 @@ int enpid_mqtt_disconnect(enpid_mqtt_t *m, int timeout_ms)
     if (prc == MQTTASYNC_DISCONNECTED)
         return ENPI_ESTATE; /* not connected; reconnecting has been stopped all the same */
     if (prc != MQTTASYNC_SUCCESS)
-        return from_paho(prc, "disconnect");
+        return enpid_mqtt_from_paho(prc, "disconnect");
     return 0;
 }
 
@@ -1175,7 +519,7 @@ void enpid_mqtt_destroy(enpid_mqtt_t *m)
 {
     if (m == NULL)
         return;
-    stop_reconnecting(m);
+    enpid_mqtt_reconnect_stop(m);
     if (m->rc_thread_started)
         pthread_join(m->rc_thread, NULL); /* before Paho goes: it may be in MQTTAsync_connect */
     if (m->client)

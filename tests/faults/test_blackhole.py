@@ -4,7 +4,7 @@
 enpid (MQTT 5, session expiry 1 h, keepalive 3 s) talks to mosquitto through a loopback
 proxy (faultlib.Proxy). The
 proxy then stops reading and forwarding in both directions but keeps every socket open,
-like a dead link: no FIN, no RST. enpid must notice within 2 x keepalive (mqtt.c's
+like a dead link: no FIN, no RST. enpid must notice within 2 x keepalive (mqtt_reconnect.c's
 liveness probe; Paho 1.3.12's keepalive alone takes about 2.5 x keepalive + 1 s) and
 keep retrying with backoff; messages published meanwhile are queued by the broker for enpid's
 persistent session (or stuck unacknowledged in the dead connection, then redelivered).

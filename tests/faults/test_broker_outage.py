@@ -142,7 +142,7 @@ def test(env):
     pub.close()
     harness.wait_committed(cli, ["o1"], "1mo", FROM, TO, {"readings": cuts[4]}, timeout=30,
                            exact=False, stable_for=0.2)
-    # The backoff starts again at 1 s only after a connection that lasted 10 s (mqtt.c's
+    # The backoff starts again at 1 s only after a connection that lasted 10 s (mqtt_reconnect.c's
     # STABLE_MS); check_backoff() wants to see that, so wait that long since the reconnect.
     time.sleep(max(1.5, t_up + 11 - time.monotonic()))
 

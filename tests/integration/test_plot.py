@@ -177,7 +177,7 @@ def count_colour(rows, bpp, rgb, tol=18):
     return n
 
 
-# the chart's colours (cli/chart.c), as 8-bit RGB
+# the chart's colours (cli/chart_*.c), as 8-bit RGB
 SEC_BLUE = (31, 79, 156)
 TARGET_ORANGE = (224, 128, 0)
 STRETCH_GREEN = (41, 153, 61)

@@ -1,5 +1,5 @@
 /*
- * test_chart.c - the pure parts of cli/chart.c (nice value ticks, tick labels, the
+ * test_chart.c - the pure parts of cli/chart_ticks.c (nice value ticks, tick labels, the
  * linear scale, date ticks in a zone, across DST changes and month/year ends, the output
  * format from a file name) and a smoke render of both charts to PNG, SVG and PDF files
  * checked for signature and size. ENPI_TEST_KEEP=DIR keeps the pictures there to look at.
@@ -429,7 +429,7 @@ static void charts_render_to_png_svg_and_pdf(void **state)
     enpi_tz_free(tz);
 }
 
-/* Pixels of the SEC line's colour (cli/chart.c c_sec) in column x of an RGB24 image. */
+/* Pixels of the SEC line's colour (cli/chart_int.h c_sec) in column x of an RGB24 image. */
 static int sec_pixels_in_column(cairo_surface_t *s, int x)
 {
     unsigned char *data = cairo_image_surface_get_data(s);
