@@ -12,6 +12,8 @@
 - TlsBroker: mosquitto with a plain listener (for the test's publishers) and a TLS
   listener for enpid, optionally requiring a client certificate and/or a password.
 - Log helpers: wait for a line in enpid's stderr, count lines.
+- NotifySocket: a NOTIFY_SOCKET of the test (AF_UNIX datagrams), recording what enpid's
+  sd_notify calls send, with the time each arrived.
 """
 
 import os
@@ -338,3 +340,69 @@ def mosquitto_passwd(path, user, password):
                        stderr=subprocess.STDOUT, text=True)
     check(p.returncode == 0, "mosquitto_passwd failed: %s" % p.stdout)
     os.chmod(path, 0o600)
+
+
+# ---------------------------------------------------------------- sd_notify
+
+class NotifySocket:
+    """The test's NOTIFY_SOCKET: every datagram's lines with the monotonic time seen."""
+
+    def __init__(self, path):
+        self.path = path
+        if os.path.exists(path):
+            os.unlink(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(0.1)
+        self.lines = []  # (time, datagram number, line)
+        self.n = 0
+        self.lock = threading.Lock()
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            now = time.monotonic()
+            with self.lock:
+                self.n += 1
+                for line in data.decode(errors="replace").split("\n"):
+                    if line:
+                        self.lines.append((now, self.n, line))
+
+    def mark(self):
+        with self.lock:
+            return len(self.lines)
+
+    def since(self, mark):
+        with self.lock:
+            return list(self.lines[mark:])
+
+    def wait(self, pred, mark, timeout, what):
+        """Waits for a line after `mark` satisfying pred(line); returns (time, dgram, line)."""
+        def find():
+            for item in self.since(mark):
+                if pred(item[2]):
+                    return item
+            return None
+        return harness.wait_until(find, timeout, 0.02, what)
+
+    def first_at(self, line, since):
+        """The time of the first datagram line equal to `line` seen at or after the
+        monotonic time `since`, or None."""
+        with self.lock:
+            for t, _, text in self.lines:
+                if t >= since and text == line:
+                    return t
+        return None
+
+    def close(self):
+        self.stop = True
+        self.thread.join(2)
+        self.sock.close()

@@ -15,12 +15,12 @@ twice.
 
 import os
 import random
-import socket
 import subprocess
 import threading
 import time
 
 import harness
+from faultlib import NotifySocket
 from harness import check, log
 from reference import Reference
 
@@ -66,48 +66,6 @@ def readings(rng, n_steps):
     return out
 
 
-class NotifyListener:
-    """The test's NOTIFY_SOCKET: records (monotonic time, message) of every datagram."""
-
-    def __init__(self, path):
-        self.path = path
-        if os.path.exists(path):
-            os.unlink(path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
-        self.sock.settimeout(0.2)
-        self.messages = []
-        self.lock = threading.Lock()
-        self.stop = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.stop:
-            try:
-                data = self.sock.recv(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                for line in data.decode(errors="replace").split("\n"):
-                    if line:
-                        self.messages.append((time.monotonic(), line))
-
-    def first(self, what, since):
-        with self.lock:
-            for t, m in self.messages:
-                if t >= since and m == what:
-                    return t
-        return None
-
-    def close(self):
-        self.stop = True
-        self.thread.join(2)
-        self.sock.close()
-
-
 class NotifiedDaemon(harness.Daemon):
     """harness.Daemon whose runs report to a NOTIFY_SOCKET."""
 
@@ -148,7 +106,7 @@ def test(env):
     check(expected["resets"] == 1 and ref.rollovers >= 1, "the stream must hold a reset "
           "and a rollover")
 
-    notify = NotifyListener(env.path("notify.sock"))
+    notify = NotifySocket(env.path("notify.sock"))
     daemon = NotifiedDaemon(env.args.enpid, conf, env.workdir, notify.path)
     env.daemons.append(daemon)
     daemon.start(broker)
@@ -182,17 +140,17 @@ def test(env):
         if rng.random() < 0.2:
             # during start-up: replay of what the last run left in the inbox
             time.sleep(rng.uniform(0.0, 0.15))
-            if daemon.alive() and notify.first("READY=1", daemon.spawned) is None:
+            if daemon.alive() and notify.first_at("READY=1", daemon.spawned) is None:
                 startup_kills += 1
         else:
             deadline = daemon.spawned + READY_LIMIT
-            while notify.first("READY=1", daemon.spawned) is None:
+            while notify.first_at("READY=1", daemon.spawned) is None:
                 check(daemon.alive(), "enpid exited during start-up (run %d)" % daemon.runs)
                 check(time.monotonic() < deadline,
                       "run %d: no READY=1 within %.0f s of the start" % (daemon.runs,
                                                                         READY_LIMIT))
                 time.sleep(0.01)
-            ready_times.append(notify.first("READY=1", daemon.spawned) - daemon.spawned)
+            ready_times.append(notify.first_at("READY=1", daemon.spawned) - daemon.spawned)
             time.sleep(rng.uniform(0.05, 1.0))
         daemon.kill9()
         time.sleep(rng.uniform(0.0, 0.4))  # the broker queues for the session meanwhile

@@ -20,11 +20,10 @@ import json
 import os
 import re
 import signal
-import socket
-import threading
 import time
 
 import harness
+from faultlib import NotifySocket
 from harness import check, log
 
 MIN = 60_000
@@ -32,61 +31,6 @@ T0 = 1740787200000  # 2025-03-01T00:00:00Z
 WATCHDOG_S = 1.0
 BIG_MESSAGES = 300    # backlog of part C: messages ...
 BIG_READINGS = 2000   # ... of this many readings each
-
-
-class NotifySocket:
-    """The test's NOTIFY_SOCKET: every datagram's lines with the monotonic time seen."""
-
-    def __init__(self, path):
-        self.path = path
-        if os.path.exists(path):
-            os.unlink(path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
-        self.sock.settimeout(0.1)
-        self.lines = []  # (time, datagram number, line)
-        self.n = 0
-        self.lock = threading.Lock()
-        self.stop = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.stop:
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            now = time.monotonic()
-            with self.lock:
-                self.n += 1
-                for line in data.decode(errors="replace").split("\n"):
-                    if line:
-                        self.lines.append((now, self.n, line))
-
-    def mark(self):
-        with self.lock:
-            return len(self.lines)
-
-    def since(self, mark):
-        with self.lock:
-            return list(self.lines[mark:])
-
-    def wait(self, pred, mark, timeout, what):
-        """Waits for a line after `mark` satisfying pred(line); returns (time, dgram, line)."""
-        def find():
-            for item in self.since(mark):
-                if pred(item[2]):
-                    return item
-            return None
-        return harness.wait_until(find, timeout, 0.02, what)
-
-    def close(self):
-        self.stop = True
-        self.thread.join(2)
-        self.sock.close()
 
 
 def facilities(extra_meter=False):
