@@ -387,6 +387,7 @@ int enpid_daemon_start(enpid_t *d)
     if ((rc = enpid_notify_init(d)) != 0)
         return rc;
     enpid_commit_start(d);
+    enpid_backpressure_start(d);
     if ((rc = enpid_metrics_start(d)) != 0)
         return rc;
     if ((rc = enpid_retention_start(d)) != 0)

@@ -144,6 +144,22 @@ typedef struct enpid {
     /* ---- reload.c (loop thread) ---- */
     uint64_t n_reloads;         /* configurations applied by SIGHUP */
     uint64_t n_reload_failures; /* SIGHUPs whose file was refused (old one kept) */
+    bool config_store_pending;  /* the text could not be stored (storage failing): stored
+                                   after the next successful commit (commit.c) */
+
+    /* ---- storage health: backpressure.c (loop thread) and ingest.c's last resort ---- */
+    _Atomic uint64_t n_kept_in_memory; /* producer: of n_inbox_failed, messages taken into
+                                          memory only (durable at the next commit) */
+    uv_timer_t bp_timer;               /* evaluates storage health, ENPID_BACKPRESSURE_MS */
+    bool bp_paused;                    /* MQTT paused: storage cannot store */
+    uint64_t bp_commits_mark;          /* n_commits that a later commit must pass to resume */
+    uint64_t bp_inbox_failed_seen;     /* n_inbox_failed at the previous evaluation */
+    int64_t bp_since_ms;               /* when the pause began */
+    uint64_t n_bp_pauses;              /* pauses so far */
+    enpi_ratelimit_t bp_rl;            /* pause lines: a nearly full disk may take the
+                                          backlog a segment at a time, pausing often */
+    unsigned store_readers;            /* threadpool reads of the store in flight (metrics.c):
+                                          commit.c reopens the store only when none is */
 } enpid_t;
 
 /* ---- daemon.c: life cycle ---- */
@@ -168,6 +184,12 @@ void enpid_commit_start(enpid_t *d); /* the periodic timer, after the replay */
 void enpid_commit_maybe(enpid_t *d); /* after a drain: early commit when large */
 int enpid_commit_sync(enpid_t *d);   /* start-up and shutdown only: commit now */
 bool enpid_commit_idle(const enpid_t *d);
+
+/* ---- backpressure.c: pause MQTT while storage cannot store (the broker keeps the
+ * readings of the persistent session), resume once it can. Started by daemon.c right
+ * after enpid_commit_start. ---- */
+#define ENPID_BACKPRESSURE_MS 250 /* storage health evaluated this often */
+void enpid_backpressure_start(enpid_t *d);
 
 /* ---- outbox.c ---- */
 void enpid_outbox_flush(enpid_t *d); /* publish the pipeline's outbox while connected */

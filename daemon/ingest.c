@@ -2,9 +2,14 @@
  * ingest.c - how a message gets from Paho into the pipeline, exactly once and in order.
  *
  * Producer (Paho's receive thread, enpid_ingest_on_message): give the message the next
- * inbox sequence number, append it to the RocksDB inbox (durable against kill -9 before
- * Paho acknowledges it), push {seq, msg, topic} into the SPSC ring, or, when the ring is
- * full, free it ("spill": the inbox has it), then publish appended_upto and wake the loop.
+ * inbox sequence number, append it to the inbox log (a copy into a MAP_SHARED segment:
+ * durable against kill -9 before Paho acknowledges it), free Paho's message right there
+ * (on the thread that allocated it: Paho's allocator takes a global mutex, which the loop
+ * thread would contend for), push {seq, topic, payload} pointing INTO the inbox record
+ * into the SPSC ring, or, when the ring is full, push nothing ("spill": the inbox has
+ * it), then publish appended_upto and wake the loop only if it sleeps (enpi_ring_park /
+ * enpi_ring_must_wake: no uv_async_send, i.e. no eventfd write, per message while the
+ * loop is draining, nor while it lingers: see linger_timer).
  * The broker's redelivery mark (MQTT DUP) travels with the message through the ring item
  * and the inbox record to the pipeline (ENPI_INGEST_REDELIVERED), which then does not
  * count the echo of a reading applied before a crash as a duplicate or late reading.
@@ -21,12 +26,14 @@
  * before MQTT connects: those are the messages the last run had made durable but not
  * committed.
  *
- * DESIGN: the ring and appended_upto are the only shared state. The producer pushes
- * first and then stores appended_upto with release; the consumer loads it with acquire, so
- * a seq below the loaded value is either visible in the ring or was spilled. A seq the
- * consumer already read back from the inbox may still come out of the ring afterwards
- * (pushed just after the consumer looked); such items are recognised by seq < expected
- * and only freed.
+ * DESIGN: the ring, appended_upto and the ring's park mark are the only shared state. The
+ * producer pushes first and then stores appended_upto with release; the consumer loads it
+ * with acquire, so a seq below the loaded value is either visible in the ring or was
+ * spilled. A seq the consumer already read back from the inbox may still come out of the
+ * ring afterwards (pushed just after the consumer looked); such items are recognised by
+ * seq < expected and dropped. Ring items point into the inbox log; a segment is only
+ * deleted by a commit whose inbox_upto is <= expected_seq, so every item the consumer
+ * still reads (seq >= expected_seq) lies in a live segment.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -37,11 +44,78 @@
 
 /* ---- producer ---- */
 
+/* A ring item flag of ingest.c's own (never passed to the pipeline): the item owns one
+ * malloc'd block, topic NUL payload, at item.topic, because no inbox record holds it. */
+#define INGEST_ITEM_OWNED 0x80u
+/* How long the producer waits for room in a full ring for such an item. */
+#define INGEST_OWNED_WAIT_MS 2000
+
+/*
+ * Producer, after a failed inbox append (disk full: no segment could be allocated). Paho
+ * 1.3.12 has sent the PUBACK before calling us, so a message refused here would wait in
+ * Paho's memory until more traffic arrives, and a crash meanwhile would lose it. Instead
+ * a copy goes into the ring as an item owning its memory (INGEST_ITEM_OWNED) under the
+ * next sequence number; it is durable once a commit covers that seq (before that, a
+ * kill -9 loses it: the price of a full disk, which back-pressure keeps rare by pausing
+ * MQTT a whole segment ahead, backpressure.c). The ring never spills such an item: when
+ * full, the producer waits for the loop to drain it, at most INGEST_OWNED_WAIT_MS; only
+ * then, or without memory, is the message left with Paho (ENPI_EIO). Returns 0 when taken
+ * (msg and topic freed here).
+ */
+static int keep_in_memory(enpid_t *d, char *topic, size_t topic_len, void *msg, const void *payload,
+                          size_t payload_len, int64_t arrival, bool redelivered)
+{
+    if (topic_len > UINT32_MAX - 1 || payload_len > UINT32_MAX)
+        return ENPI_EIO;
+    char *copy = malloc(topic_len + 1 + payload_len + 1);
+    if (copy == NULL)
+        return ENPI_EIO;
+    memcpy(copy, topic, topic_len);
+    copy[topic_len] = '\0';
+    if (payload_len)
+        memcpy(copy + topic_len + 1, payload, payload_len);
+    uint64_t seq = d->next_seq;
+    enpi_ring_item_t it = {
+        .seq = seq,
+        .msg = copy + topic_len + 1,
+        .topic = copy,
+        .topic_len = (uint32_t)topic_len,
+        .payload_len = (uint32_t)payload_len,
+        .arrival_ms = arrival,
+        .flags = (uint8_t)((redelivered ? ENPI_INGEST_REDELIVERED : 0) | INGEST_ITEM_OWNED),
+    };
+    for (int waited = 0; !enpi_ring_push(&d->ring, &it); waited++) {
+        if (waited >= INGEST_OWNED_WAIT_MS) {
+            free(copy);
+            return ENPI_EIO;
+        }
+        uv_async_send(&d->wake);
+        uv_sleep(1);
+    }
+    d->next_seq++;
+    enpid_mqtt_message_free(msg, topic);
+    atomic_fetch_add_explicit(&d->n_received, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&d->n_kept_in_memory, 1, memory_order_relaxed);
+    /* Release: the push before the bound, as for an inbox append. */
+    atomic_store_explicit(&d->appended_upto, seq + 1, memory_order_release);
+    uv_async_send(&d->wake);
+    return 0;
+}
+
+/* Consumer: releases what an item owns (nothing, unless INGEST_ITEM_OWNED). */
+static void item_release(const enpi_ring_item_t *it)
+{
+    if (it->flags & INGEST_ITEM_OWNED)
+        free(it->topic);
+}
+
 /*
  * Paho's receive thread, one message at a time (Paho's mutex orders the calls, which is
- * all the single-producer ring needs). Returns 0 when the message is durable (ownership of
- * msg and topic taken: pushed or freed), or ENPI_EIO when the inbox append failed: then
- * nothing changed, no sequence number was used, and Paho keeps the message to offer again.
+ * all the single-producer ring and the inbox append need). Returns 0 when the message is
+ * taken (msg and topic freed here): durable in the inbox, or, when the inbox append
+ * failed, kept in memory until the next commit (keep_in_memory; counted in
+ * n_inbox_failed, and the loop is told, which pauses MQTT). ENPI_EIO only when even that
+ * failed: then no sequence number was used and Paho keeps the message to offer again.
  */
 int enpid_ingest_on_message(void *ctx, char *topic, size_t topic_len, void *msg,
                             const void *payload, size_t payload_len, bool redelivered)
@@ -60,39 +134,41 @@ int enpid_ingest_on_message(void *ctx, char *topic, size_t topic_len, void *msg,
         .arrival_ms = arrival,
         .redelivered = redelivered,
     };
-    int rc = enpi_store_inbox_append(d->store, &im);
+    enpi_inbox_msg_t stored;
+    int rc = enpi_store_inbox_append_ref(d->store, &im, &stored);
     if (rc != 0) {
         /* Relaxed: a statistic; the event bit below wakes the loop to log it. */
         atomic_fetch_add_explicit(&d->n_inbox_failed, 1, memory_order_relaxed);
         uint64_t suppressed;
         if (enpi_ratelimit_allow(&d->producer_rl, arrival, 6, &suppressed)) {
-            log_err("ingest: inbox append of seq %" PRIu64 " failed (%s); message left with "
-                    "the MQTT client, which offers it again",
+            log_err("ingest: inbox append of seq %" PRIu64 " failed (%s); the message is "
+                    "kept in memory until the next commit, and MQTT is paused",
                     d->next_seq, enpi_strerror(rc));
             if (suppressed)
                 log_err("ingest: (%" PRIu64 " similar failures not logged)", suppressed);
         }
         enpid_daemon_post_event(d, ENPID_EV_INBOX_FAILED);
-        return ENPI_EIO;
+        return keep_in_memory(d, topic, topic_len, msg, payload, stored_len, arrival, redelivered);
     }
+    enpid_mqtt_message_free(msg, topic); /* the inbox record is the copy from now on */
     uint64_t seq = d->next_seq++;
     enpi_ring_item_t it = {
         .seq = seq,
-        .msg = msg,
-        .topic = topic,
-        .topic_len = (uint32_t)(topic_len > UINT32_MAX ? UINT32_MAX : topic_len),
+        .msg = (void *)stored.payload,
+        .topic = (char *)stored.topic,
+        .topic_len = (uint32_t)stored.topic_len, /* <= 65535: the inbox checked it */
+        .payload_len = (uint32_t)stored.payload_len, /* <= ENPI_PAYLOAD_MAX + 1 */
         .arrival_ms = arrival,
         .flags = redelivered ? ENPI_INGEST_REDELIVERED : 0,
     };
-    if (!enpi_ring_push(&d->ring, &it)) {
-        enpid_mqtt_message_free(msg, topic); /* spilled: the loop reads it back */
+    if (!enpi_ring_push(&d->ring, &it)) /* spilled: the loop reads it back */
         atomic_fetch_add_explicit(&d->n_spilled, 1, memory_order_relaxed);
-    }
     atomic_fetch_add_explicit(&d->n_received, 1, memory_order_relaxed);
     /* Release: orders the ring push (or the inbox append of a spilled seq) before the
      * new bound; the consumer's acquire load of appended_upto pairs with it. */
     atomic_store_explicit(&d->appended_upto, seq + 1, memory_order_release);
-    uv_async_send(&d->wake);
+    if (enpi_ring_must_wake(&d->ring))
+        uv_async_send(&d->wake);
     return 0;
 }
 
@@ -113,11 +189,9 @@ static unsigned inbox_flags(const enpi_inbox_msg_t *m)
 
 static void ingest_item(enpid_t *d, const enpi_ring_item_t *it)
 {
-    const void *payload;
-    size_t len;
-    enpid_mqtt_message_payload(it->msg, &payload, &len);
-    ingest_one(d, it->seq, it->topic, it->topic_len, payload, len, it->arrival_ms, it->flags);
-    enpid_mqtt_message_free(it->msg, it->topic);
+    ingest_one(d, it->seq, it->topic, it->topic_len, it->msg, it->payload_len, it->arrival_ms,
+               it->flags & ~INGEST_ITEM_OWNED);
+    item_release(it);
 }
 
 typedef struct {
@@ -169,11 +243,14 @@ static size_t read_back(enpid_t *d, uint64_t upto, size_t budget)
     return rb.done;
 }
 
-/*
- * Ingests up to `budget` messages in sequence order. Returns true when more may be
- * waiting (budget exhausted), false when caught up with appended_upto. Loop thread.
- */
-static bool drain(enpid_t *d, size_t budget)
+typedef enum {
+    DRAIN_IDLE,   /* caught up with appended_upto */
+    DRAIN_MORE,   /* budget exhausted; more may be waiting */
+    DRAIN_FAILED, /* an inbox read-back failed (logged); the commit tick wakes us again */
+} drain_result_t;
+
+/* Ingests up to `budget` messages in sequence order. Loop thread. */
+static drain_result_t drain(enpid_t *d, size_t budget)
 {
     while (budget > 0) {
         if (d->held_valid) {
@@ -183,25 +260,25 @@ static bool drain(enpid_t *d, size_t budget)
                 budget -= n;
                 if (d->held.seq > d->expected_seq) {
                     if (n == 0)
-                        return false; /* read-back failed; the commit tick wakes us again */
-                    continue;         /* budget spent, or more to read back */
+                        return DRAIN_FAILED;
+                    continue; /* budget spent, or more to read back */
                 }
             }
             if (budget == 0)
-                return true;
+                return DRAIN_MORE;
             d->held_valid = false;
             if (d->held.seq == d->expected_seq) {
                 ingest_item(d, &d->held);
                 budget--;
             } else {
-                enpid_mqtt_message_free(d->held.msg, d->held.topic); /* already read back */
+                item_release(&d->held); /* already read back */
             }
             continue;
         }
         enpi_ring_item_t it;
         if (enpi_ring_pop(&d->ring, &it)) {
             if (it.seq < d->expected_seq) {
-                enpid_mqtt_message_free(it.msg, it.topic); /* already read back */
+                item_release(&it); /* already read back */
             } else if (it.seq == d->expected_seq) {
                 ingest_item(d, &it);
                 budget--;
@@ -215,34 +292,71 @@ static bool drain(enpid_t *d, size_t budget)
          * store is visible to the pop below, so what is still missing was spilled. */
         uint64_t upto = atomic_load_explicit(&d->appended_upto, memory_order_acquire);
         if (upto <= d->expected_seq)
-            return false;
+            return DRAIN_IDLE;
         if (enpi_ring_pop(&d->ring, &it)) {
-            if (it.seq < d->expected_seq) {
-                enpid_mqtt_message_free(it.msg, it.topic);
-            } else {
+            if (it.seq >= d->expected_seq) {
                 d->held = it;
                 d->held_valid = true;
+            } else {
+                item_release(&it); /* already read back */
             }
             continue;
         }
         size_t n = read_back(d, upto, budget);
         if (n == 0 && d->expected_seq < upto)
-            return false; /* read-back failed (logged); the commit tick wakes us again */
+            return DRAIN_FAILED;
         budget -= n;
     }
-    return true;
+    return DRAIN_MORE;
+}
+
+/*
+ * The linger timer: after a drain that found messages, the loop parks "lingering" and
+ * looks again after INGEST_LINGER_MS by itself, and the producer wakes it early only for a
+ * batch (enpi_ring_must_wake). So a loop that keeps up with a steady stream is woken about
+ * once a millisecond rather than once a message (each wake-up is an eventfd write by
+ * Paho's thread and an epoll return here). A drain that found nothing parks without
+ * lingering: an idle daemon has no timer running, and the first message wakes it at once.
+ * One enpid per process, so the handle is file-static (closed by the loop's final walk).
+ */
+#define INGEST_LINGER_MS 1
+static uv_timer_t linger_timer;
+
+static void consume(enpid_t *d);
+
+static void linger_cb(uv_timer_t *t)
+{
+    consume(t->data);
 }
 
 static void wake_cb(uv_async_t *h)
 {
-    enpid_t *d = h->data;
+    consume(h->data);
+}
+
+static void consume(enpid_t *d)
+{
     if (d->phase == ENPID_CLOSING)
         return;
-    bool more = drain(d, ENPID_DRAIN_BUDGET);
+    uint64_t before = d->expected_seq;
+    drain_result_t r = drain(d, ENPID_DRAIN_BUDGET);
     enpid_outbox_flush(d); /* rebirth requests the messages just ingested asked for */
     enpid_commit_maybe(d);
-    if (more)
+    if (r == DRAIN_MORE) {
         uv_async_send(&d->wake); /* the rest after one turn of the loop */
+    } else if (r == DRAIN_IDLE) {
+        /* Sleep until woken (or the linger timer); but first look once more, after the
+         * park mark is visible, for work that came in meanwhile (it would not wake us). */
+        bool linger = d->expected_seq != before;
+        enpi_ring_park(&d->ring, linger);
+        if (linger)
+            uv_timer_start(&linger_timer, linger_cb, INGEST_LINGER_MS, 0);
+        if (atomic_load_explicit(&d->appended_upto, memory_order_acquire) > d->expected_seq) {
+            enpi_ring_unpark(&d->ring);
+            uv_async_send(&d->wake);
+        }
+    }
+    /* DRAIN_FAILED: not parked; the commit tick wakes us to retry the read-back. */
 }
 
 /* The ring's capacity: ENPID_RING_CAPACITY, or the environment variable of that name (a
@@ -272,6 +386,12 @@ int enpid_ingest_init(enpid_t *d)
         return ENPI_ENOMEM;
     }
     d->wake.data = d;
+    if (uv_timer_init(&d->loop, &linger_timer) != 0) {
+        uv_close((uv_handle_t *)&d->wake, NULL);
+        enpi_ring_destroy(&d->ring);
+        return ENPI_ENOMEM;
+    }
+    linger_timer.data = d;
     return 0;
 }
 
@@ -279,7 +399,7 @@ int enpid_ingest_init(enpid_t *d)
  * destroyed so that nothing more arrives. */
 void enpid_ingest_drain_all(enpid_t *d)
 {
-    while (drain(d, SIZE_MAX)) {
+    while (drain(d, SIZE_MAX) == DRAIN_MORE) {
     }
     uint64_t upto = atomic_load_explicit(&d->appended_upto, memory_order_acquire);
     if (d->expected_seq < upto)
@@ -334,17 +454,17 @@ int enpid_ingest_replay(enpid_t *d)
     return 0;
 }
 
-/* Frees what is left in the ring (after a drain there is nothing; after an error there
- * may be). The wake handle is closed with all the others. */
+/* Empties the ring (after a drain there is nothing; after an error there may be). Its
+ * items point into the inbox and own nothing, but for those kept in memory after a failed
+ * append (freed here). The wake handle is closed with the others. */
 void enpid_ingest_close(enpid_t *d)
 {
     enpi_ring_item_t it;
-    if (d->held_valid) {
-        enpid_mqtt_message_free(d->held.msg, d->held.topic);
-        d->held_valid = false;
-    }
+    if (d->held_valid)
+        item_release(&d->held);
+    d->held_valid = false;
     if (d->ring.slots == NULL)
         return; /* never initialised */
     while (enpi_ring_pop(&d->ring, &it))
-        enpid_mqtt_message_free(it.msg, it.topic);
+        item_release(&it);
 }

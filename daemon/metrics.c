@@ -329,6 +329,7 @@ static void after_count_cb(uv_work_t *req, int status)
 {
     struct enpid_metrics *m = req->data;
     m->unknown_busy = false;
+    m->d->store_readers--;
     if (status == 0 && m->unknown_rc == 0) {
         m->unknown_ids = m->unknown_counting;
     } else if (!m->stopped) {
@@ -349,6 +350,10 @@ static void maybe_count_unknown(struct enpid_metrics *m)
 {
     if (!m->unknown_stale || m->unknown_busy || m->stopped || m->d->store == NULL)
         return;
+    /* Not while commits fail: the next retry may replace the store's RocksDB instance
+     * (enpi_store_reopen), which nobody else may be using then. */
+    if (m->d->commit_failing > 0)
+        return;
     uint64_t now = uv_now(&m->d->loop);
     if (m->unknown_last_ms != 0 && now - m->unknown_last_ms < ENPID_UNKNOWN_COUNT_MS)
         return;
@@ -356,6 +361,7 @@ static void maybe_count_unknown(struct enpid_metrics *m)
     if (uv_queue_work(&m->d->loop, &m->unknown_work, count_work_cb, after_count_cb) != 0)
         return; /* tried again next iteration */
     m->unknown_busy = true;
+    m->d->store_readers++; /* commit.c reopens the store only when none is in flight */
     m->unknown_stale = false;
     m->unknown_last_ms = now;
     m->open_handles++; /* the state lives until after_count_cb */

@@ -204,7 +204,8 @@ static void render_ingest(out_t *o, const enpid_metrics_snapshot_t *s)
             "Inbox messages replayed at start-up (not yet committed at the previous stop).",
             s->replayed);
     counter(o, "enpid_inbox_append_failures_total",
-            "Inbox appends that failed; the broker keeps and redelivers those messages.",
+            "Inbox appends that failed; those messages are kept in memory until the next "
+            "commit.",
             s->inbox_failed);
     gauge(o, "enpid_inbox_backlog_messages", "Messages appended to the inbox but not yet ingested.",
           s->inbox_backlog);

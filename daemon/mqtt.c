@@ -180,10 +180,18 @@ static void connected_cb(void *context, char *cause)
     atomic_store(&m->up_since_ms, t ? t : 1);
     pthread_mutex_lock(&m->rc_mu);
     m->rc_diag_ms = 0; /* the next TLS failure is diagnosed at once */
+    bool paused = m->rc_paused;
+    if (paused) {
+        /* a connect that was under way when enpid paused: close it again */
+        m->rc_pause_close = true;
+        pthread_cond_broadcast(&m->rc_cv);
+    }
     pthread_mutex_unlock(&m->rc_mu);
     log_notice("mqtt: %s to %s as \"%s\"", again ? "reconnected" : "connected", m->uri,
                m->client_id);
     m->h.on_event(m->h.ctx, ENPID_MQTT_CONNECTED);
+    if (paused)
+        return; /* no subscribe: the reconnect thread closes the connection */
 
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     ro.context = m;
@@ -301,6 +309,59 @@ static void disconnect_failed5_cb(void *context, MQTTAsync_failureData5 *data)
     enpid_mqtt_t *m = context;
     log_warn("mqtt: disconnect failed: %s (%d)", MQTTAsync_strerror(data->code), data->code);
     m->h.on_event(m->h.ctx, ENPID_MQTT_DISCONNECTED);
+}
+
+/* The DISCONNECT of a pause is done (or failed: the connection is gone either way). */
+static void pause_closed(enpid_mqtt_t *m)
+{
+    log_notice("mqtt: disconnected from %s while paused; the broker keeps the session's "
+               "messages",
+               m->uri);
+    m->h.on_event(m->h.ctx, ENPID_MQTT_CONNECTION_LOST);
+}
+
+static void pause_closed_cb(void *context, MQTTAsync_successData *data)
+{
+    pause_closed(context);
+}
+
+static void pause_close_failed_cb(void *context, MQTTAsync_failureData *data)
+{
+    pause_closed(context);
+}
+
+static void pause_closed5_cb(void *context, MQTTAsync_successData5 *data)
+{
+    pause_closed(context);
+}
+
+static void pause_close_failed5_cb(void *context, MQTTAsync_failureData5 *data)
+{
+    pause_closed(context);
+}
+
+void enpid_mqtt_pause_close(enpid_mqtt_t *m)
+{
+    /* Down from here on: the liveness check leaves the connection alone. */
+    atomic_store(&m->up_since_ms, 0);
+    atomic_store(&m->probe_sent_ms, 0);
+    MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
+    o.timeout = 1000; /* PUBACKs of what was handed over already may still leave */
+    o.context = m;
+    if (m->version >= MQTTVERSION_5) {
+        o.onSuccess5 = pause_closed5_cb;
+        o.onFailure5 = pause_close_failed5_cb;
+    } else {
+        o.onSuccess = pause_closed_cb;
+        o.onFailure = pause_close_failed_cb;
+    }
+    int prc = MQTTAsync_disconnect(m->client, &o);
+    if (prc == MQTTASYNC_DISCONNECTED)
+        return; /* not connected: nothing to close */
+    if (prc != MQTTASYNC_SUCCESS) {
+        enpid_mqtt_from_paho(prc, "disconnecting for a pause");
+        pause_closed(m);
+    }
 }
 
 /* MQTT 5: the broker closed the session with a DISCONNECT carrying a reason. */

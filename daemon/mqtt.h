@@ -71,6 +71,19 @@ int enpid_mqtt_connect(enpid_mqtt_t *m);
  * was no connection: nothing to wait for) or ENPI_EMQTT. */
 int enpid_mqtt_disconnect(enpid_mqtt_t *m, int timeout_ms);
 
+/*
+ * Back-pressure (loop thread): pause stops receiving without losing anything. It makes
+ * the reconnect thread close the connection with a clean DISCONNECT (a persistent session
+ * keeps queuing our messages at the broker; what Paho still receives meanwhile is handed
+ * over as usual) and keeps it from reconnecting; a connect that completes while paused is
+ * closed again at once. ENPID_MQTT_CONNECTION_LOST follows the close. resume connects
+ * again at once (resubscribing, as on every connect). Both are idempotent and do nothing
+ * after enpid_mqtt_disconnect(). enpid_mqtt_paused() says which state was asked last.
+ */
+void enpid_mqtt_pause(enpid_mqtt_t *m);
+void enpid_mqtt_resume(enpid_mqtt_t *m);
+bool enpid_mqtt_paused(enpid_mqtt_t *m);
+
 /* Frees the client; no handler runs after it returns. Loop thread, never in a handler. */
 void enpid_mqtt_destroy(enpid_mqtt_t *m);
 

@@ -84,6 +84,8 @@ struct enpid_mqtt {
     int rc_diag_fd;       /* the diagnosis's socket while it runs, else -1: stop shuts it
                              down so that the thread returns at once */
     uint64_t rc_seed;     /* jitter PRNG state */
+    bool rc_paused;       /* enpid_mqtt_pause(): no connects until enpid_mqtt_resume() */
+    bool rc_pause_close;  /* the reconnect thread is to close the connection (paused) */
 };
 
 /* Monotonic milliseconds (any thread). */
@@ -110,6 +112,10 @@ int enpid_mqtt_from_paho(int rc, const char *what);
  * Returns 0, ENPI_ENOMEM or ENPI_EMQTT when Paho refused to start it (then no callback follows).
  */
 int enpid_mqtt_start_connect(enpid_mqtt_t *m, unsigned attempt);
+
+/* mqtt.c: closes the connection for a pause with a clean DISCONNECT (reconnect thread,
+ * rc_mu not held); ENPID_MQTT_CONNECTION_LOST follows when it is done. */
+void enpid_mqtt_pause_close(enpid_mqtt_t *m);
 
 /* mqtt_reconnect.c: starts the reconnect thread (end of enpid_mqtt_create). 0 or
  * ENPI_ENOMEM; undone by enpid_mqtt_reconnect_stop() and the join in enpid_mqtt_destroy(). */

@@ -66,7 +66,7 @@ static int64_t backoff_ms(enpid_mqtt_t *m, unsigned failures)
  * the delay in ms, or -1 when reconnecting has been stopped. */
 static int64_t schedule_locked(enpid_mqtt_t *m)
 {
-    if (m->rc_stop)
+    if (m->rc_stop || m->rc_paused)
         return -1;
     int64_t delay = backoff_ms(m, m->rc_failures);
     if (m->rc_failures < 30)
@@ -237,6 +237,13 @@ static void *reconnect_main(void *arg)
             struct timespec ts = {.tv_sec = (time_t)(wake / 1000),
                                   .tv_nsec = (long)(wake % 1000) * 1000000L};
             pthread_cond_timedwait(&m->rc_cv, &m->rc_mu, &ts);
+            if (!m->rc_stop && m->rc_pause_close) {
+                m->rc_pause_close = false;
+                pthread_mutex_unlock(&m->rc_mu); /* never call Paho holding rc_mu */
+                enpid_mqtt_pause_close(m);
+                pthread_mutex_lock(&m->rc_mu);
+                continue;
+            }
             if (!m->rc_stop && m->rc_diagnose) {
                 m->rc_diagnose = false;
                 m->rc_diag_ms = enpid_mqtt_mono_ms();
@@ -269,6 +276,54 @@ static void *reconnect_main(void *arg)
     }
     pthread_mutex_unlock(&m->rc_mu);
     return NULL;
+}
+
+/* ---- back-pressure (mqtt.h): pause and resume ---- */
+
+void enpid_mqtt_pause(enpid_mqtt_t *m)
+{
+    if (!m->rc_sync_ok)
+        return;
+    pthread_mutex_lock(&m->rc_mu);
+    if (!m->rc_stop && !m->rc_paused) {
+        m->rc_paused = true;
+        m->rc_pending = false; /* a scheduled reconnect waits for the resume */
+        m->rc_pause_close = true;
+        pthread_cond_broadcast(&m->rc_cv);
+    }
+    pthread_mutex_unlock(&m->rc_mu);
+}
+
+void enpid_mqtt_resume(enpid_mqtt_t *m)
+{
+    if (!m->rc_sync_ok)
+        return;
+    pthread_mutex_lock(&m->rc_mu);
+    if (!m->rc_stop && m->rc_paused) {
+        m->rc_paused = false;
+        bool still_up = m->rc_pause_close && atomic_load(&m->up_since_ms) != 0;
+        m->rc_pause_close = false;
+        if (!still_up) { /* (still up and not closed yet: the connection goes on) */
+            /* Connect now. Should the close still be under way, Paho refuses the connect
+             * or its CONNACK fails, and the usual backoff takes over. */
+            m->rc_failures = 0;
+            m->rc_pending = true;
+            m->rc_delay_ms = 0;
+            m->rc_due_ms = enpid_mqtt_mono_ms();
+        }
+        pthread_cond_broadcast(&m->rc_cv);
+    }
+    pthread_mutex_unlock(&m->rc_mu);
+}
+
+bool enpid_mqtt_paused(enpid_mqtt_t *m)
+{
+    if (!m->rc_sync_ok)
+        return false;
+    pthread_mutex_lock(&m->rc_mu);
+    bool p = m->rc_paused;
+    pthread_mutex_unlock(&m->rc_mu);
+    return p;
 }
 
 /* Stops all further connect attempts (any thread but the reconnect thread). */

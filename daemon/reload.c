@@ -39,6 +39,7 @@
 
 #include "enpi_error.h"
 #include "enpid.h"
+#include "retention.h" /* enpid_commit_store_write_failed */
 
 #define CONFIG_MAX (16u << 20)
 
@@ -284,11 +285,25 @@ static int apply(enpid_t *d, enpi_config_t *next, char *text, size_t len, char *
     d->config_len = len;
     d->n_reloads++;
 
-    rc = enpi_store_put_config(d->store, d->config_text, d->config_len);
-    if (rc != 0)
-        log_err("reload: cannot store the new configuration (%s); `enpi --db` shows the "
-                "previous one until the next reload or start",
-                enpi_strerror(rc));
+    if (d->commit_failing > 0) {
+        /* A write now could hit a RocksDB instance that must be replaced first (commit.c):
+         * the text is stored after the next successful commit instead. */
+        d->config_store_pending = true;
+        log_warn("reload: storage is failing; the new configuration is stored once a "
+                 "commit succeeds again (`enpi --db` shows the previous one until then)");
+    } else {
+        rc = enpi_store_put_config(d->store, d->config_text, d->config_len);
+        if (rc == ENPI_EIO)
+            enpid_commit_store_write_failed(d); /* never write through that instance again */
+        if (rc != 0) {
+            d->config_store_pending = true;
+            log_err("reload: cannot store the new configuration (%s); tried again after the "
+                    "next successful commit",
+                    enpi_strerror(rc));
+        } else {
+            d->config_store_pending = false;
+        }
+    }
     log_notice("reload: applied %s: %zu facilities (+%zu -%zu), %zu meters (+%zu new, %zu "
                "back, -%zu removed, %zu changed, %zu re-based, %zu restored from the store)",
                d->config_path, d->cfg->n_facilities, fac_added, fac_removed, sum.meters,

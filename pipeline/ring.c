@@ -28,6 +28,7 @@ int enpi_ring_init(enpi_ring_t *r, size_t capacity)
      * and whatever hands it over (thread creation, a mutex) orders these stores. */
     atomic_init(&r->head, 0);
     atomic_init(&r->tail, 0);
+    atomic_init(&r->parked, 1);
     r->mask = capacity - 1;
     r->slots = slots;
     return 0;
@@ -74,6 +75,36 @@ bool enpi_ring_pop(enpi_ring_t *r, enpi_ring_item_t *out)
      * producer's acquire load of head pairs with it. */
     atomic_store_explicit(&r->head, head + 1, memory_order_release);
     return true;
+}
+
+void enpi_ring_park(enpi_ring_t *r, bool linger)
+{
+    /* seq_cst store and fence: in the single total order with the producer's fence and
+     * load in enpi_ring_must_wake() (which follow its release store of the work): if that
+     * load misses this store, the consumer's re-check after the fence sees the work. */
+    atomic_store_explicit(&r->parked, linger ? 2 : 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+void enpi_ring_unpark(enpi_ring_t *r)
+{
+    /* Relaxed: only a hint to the producer; at worst one needless wake-up. */
+    atomic_store_explicit(&r->parked, 0, memory_order_relaxed);
+}
+
+bool enpi_ring_must_wake(enpi_ring_t *r)
+{
+    atomic_thread_fence(memory_order_seq_cst); /* the work published before, then the mark */
+    int parked = atomic_load_explicit(&r->parked, memory_order_seq_cst);
+    if (parked == 0)
+        return false;
+    if (parked == 2) {
+        /* Lingering: the consumer's timer collects a few items; wake it for a batch. */
+        size_t batch = r->mask + 1 < ENPI_RING_WAKE_BATCH ? r->mask + 1 : ENPI_RING_WAKE_BATCH;
+        if (enpi_ring_size(r) < batch)
+            return false;
+    }
+    return atomic_exchange_explicit(&r->parked, 0, memory_order_acq_rel) != 0;
 }
 
 size_t enpi_ring_size(const enpi_ring_t *r)

@@ -7,14 +7,16 @@
  * added (several for the same window are first summed, in batch order), and the sum is
  * put. Meter states are put whole; unknown meters add their counts and keep the newest
  * topic and time; Sparkplug edge node states are put whole (or deleted); the inbox below
- * the batch's inbox_upto is deleted and Meta records the new inbox_upto. All of it goes
- * through a single rocksdb_write, so after a crash the store holds either the whole batch
- * or none of it, and the inbox holds exactly the messages not yet reflected. The cache is
+ * the batch's inbox_upto is released: Meta records the new inbox_upto in the same write,
+ * and the inbox log (inbox.c, files outside RocksDB) skips and deletes what lies below it.
+ * All of it goes through a single rocksdb_write, so after a crash the store holds either
+ * the whole batch or none of it, and the inbox holds exactly the messages not yet
+ * reflected. The cache is
  * updated only after the write succeeded, so a failed commit leaves no trace and the same
  * batch can simply be retried.
  *
- * DESIGN: one commit at a time (the commit worker); it may run while other threads append
- * to the inbox (RocksDB orders the writes) or read.
+ * DESIGN: one commit at a time (the commit worker); it may run while another thread
+ * appends to the inbox log or reads.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -359,37 +361,20 @@ free_keys:
 }
 
 /*
- * Deletes the committed part of the inbox and records how far it reaches. The first
- * commit of an open deletes from seq 0; later ones only from the previous inbox_upto, so
- * the range tombstones never nest (nested tombstones make RocksDB's fragmenting costly).
- * *new_upto receives the inbox_upto the store will hold after the write; returns true when
- * the batch deletes the inbox from seq 0.
+ * Records how far the inbox is reflected (Meta.inbox_upto) when the batch moves it up; a
+ * stale inbox_upto never moves it back. The inbox log itself is released after the write
+ * (enpi_inbox_log_committed). *new_upto receives the inbox_upto the store will hold.
  */
-static bool put_inbox_progress(enpi_store_t *st, rocksdb_writebatch_t *wb, uint64_t upto,
+static void put_inbox_progress(enpi_store_t *st, rocksdb_writebatch_t *wb, uint64_t upto,
                                uint64_t *new_upto)
 {
     *new_upto = st->inbox_upto;
-    if (upto <= st->inbox_upto && st->inbox_swept)
-        return false;
-    uint64_t hi = upto > st->inbox_upto ? upto : st->inbox_upto;
-    uint64_t lo = st->inbox_swept ? st->inbox_upto : 0;
-    bool sweeps = false;
-    if (hi > lo) {
-        sweeps = lo == 0;
-        uint8_t from[ENPI_KEY_INBOX_LEN], to[ENPI_KEY_INBOX_LEN];
-        enpi_store_key_inbox(from, lo);
-        enpi_store_key_inbox(to, hi);
-        rocksdb_writebatch_delete_range(wb, (const char *)from, sizeof from, (const char *)to,
-                                        sizeof to);
-    }
-    if (hi != st->inbox_upto) {
-        uint8_t val[ENPI_REC_META_MAX];
-        size_t vlen = enpi_store_rec_meta_encode(st->format_version, hi, val);
-        rocksdb_writebatch_put(wb, ENPI_KEY_META, sizeof ENPI_KEY_META - 1, (const char *)val,
-                               vlen);
-    }
-    *new_upto = hi;
-    return sweeps;
+    if (upto <= st->inbox_upto)
+        return;
+    uint8_t val[ENPI_REC_META_MAX];
+    size_t vlen = enpi_store_rec_meta_encode(st->format_version, upto, val);
+    rocksdb_writebatch_put(wb, ENPI_KEY_META, sizeof ENPI_KEY_META - 1, (const char *)val, vlen);
+    *new_upto = upto;
 }
 
 /* After a successful write: the cache learns the stored sums. The entries the lookups
@@ -424,7 +409,6 @@ int enpi_store_commit(enpi_store_t *st, const enpi_batch_t *b)
     commit_ctx_t cx = {0};
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     uint64_t new_upto = st->inbox_upto;
-    bool sweeps = false;
     char *err = NULL;
     int rc;
     if ((rc = fold_deltas(&cx, b)) != 0)
@@ -439,7 +423,7 @@ int enpi_store_commit(enpi_store_t *st, const enpi_batch_t *b)
         goto free_batch;
     if ((rc = put_nodes(wb, b)) != 0)
         goto free_batch;
-    sweeps = put_inbox_progress(st, wb, b->inbox_upto, &new_upto);
+    put_inbox_progress(st, wb, b->inbox_upto, &new_upto);
     if (rocksdb_writebatch_count(wb) == 0)
         goto free_batch;
 
@@ -448,6 +432,10 @@ int enpi_store_commit(enpi_store_t *st, const enpi_batch_t *b)
         rc = enpi_store_fail("commit", strdup("injected write failure (test)"));
         goto free_batch;
     }
+    /* The inbox appends before this commit become durable with it (as the RocksDB WAL's
+     * fdatasync made them when the inbox lived there). */
+    if (st->inbox && (rc = enpi_inbox_log_sync(st->inbox)) != 0)
+        goto free_batch;
     t_write = mono_ms();
     rocksdb_write(st->db, st->wo_commit, wb, &err);
     t_done = mono_ms();
@@ -455,9 +443,9 @@ int enpi_store_commit(enpi_store_t *st, const enpi_batch_t *b)
         rc = enpi_store_fail("commit", err);
         goto free_batch;
     }
-    if (sweeps)
-        st->inbox_swept = true;
     st->inbox_upto = new_upto;
+    if (st->inbox)
+        enpi_inbox_log_committed(st->inbox, new_upto);
     update_cache(st, &cx);
     log_debug("storage: commit: %zu deltas in %zu windows, %zu meters, %zu unknown, %zu "
               "sparkplug nodes, inbox below %llu; prepare %.1f ms, write %.1f ms, cache %.1f ms",

@@ -5,7 +5,7 @@
  *
  * Options, kept deliberately few:
  *   - LZ4 compression (Debian's librocksdb is built with it): cheap on CPU, halves the
- *     size of rollup and inbox blocks.
+ *     size of rollup blocks.
  *   - a 32 MiB LRU block cache and a 10-bit full bloom filter per table file, so the
  *     point reads of a commit's rollup read-modify-write that miss (a new window has no
  *     stored rollup yet) rarely touch the disk.
@@ -76,17 +76,36 @@ static bool is_lock_error(const char *err)
     return strstr(err, "While lock file") || strstr(err, "lock hold by current process");
 }
 
+/* Test hook: ENPID_TEST_WRITE_BUFFER_BYTES=n (>= 4096) shrinks the memtable so that a
+ * short test sees memtable flushes and compactions underneath its readers
+ * (tests/faults/test_cli_lag.py). */
+static size_t write_buffer_bytes(void)
+{
+    const char *s = getenv("ENPID_TEST_WRITE_BUFFER_BYTES");
+    if (s != NULL && *s != '\0') {
+        unsigned long long v = strtoull(s, NULL, 10);
+        if (v >= 4096)
+            return (size_t)v;
+    }
+    return WRITE_BUFFER_BYTES;
+}
+
 static rocksdb_options_t *make_options(enpi_store_mode_t mode)
 {
     rocksdb_options_t *opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(opts, mode == ENPI_STORE_PRIMARY);
     rocksdb_options_set_compression(opts, rocksdb_lz4_compression);
-    rocksdb_options_set_write_buffer_size(opts, WRITE_BUFFER_BYTES);
+    rocksdb_options_set_write_buffer_size(opts, write_buffer_bytes());
     rocksdb_options_set_max_write_buffer_number(opts, WRITE_BUFFERS);
     rocksdb_options_set_max_background_jobs(opts, 2);
     rocksdb_options_set_level_compaction_dynamic_level_bytes(opts, 1);
     rocksdb_options_set_max_log_file_size(opts, INFO_LOG_FILE_BYTES);
     rocksdb_options_set_keep_log_file_num(opts, INFO_LOG_FILES);
+    /* Only fatal messages in RocksDB's info LOG (4 = FATAL_LEVEL): Debian's RocksDB 7.8
+     * aborts on an assertion when it writes a WARN or ERROR line through a LOG file whose
+     * previous write failed, which is exactly what a full disk produces (the failed WAL
+     * write is logged there). Errors reach enpid's own log through the returned status. */
+    rocksdb_options_set_info_log_level(opts, 4);
     if (mode == ENPI_STORE_SECONDARY)
         rocksdb_options_set_max_open_files(opts, -1);
 
@@ -212,8 +231,6 @@ int enpi_store_open(const char *path, enpi_store_mode_t mode, enpi_store_t **out
             goto close_store;
     }
 
-    st->wo_inbox = rocksdb_writeoptions_create();
-    rocksdb_writeoptions_set_sync(st->wo_inbox, 0);
     st->wo_commit = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(st->wo_commit, 1);
     st->ro_plain = rocksdb_readoptions_create();
@@ -252,6 +269,15 @@ int enpi_store_open(const char *path, enpi_store_mode_t mode, enpi_store_t **out
     }
     if ((rc = check_format(st, errbuf, errlen)) != 0)
         goto close_store;
+    if (mode == ENPI_STORE_PRIMARY) {
+        /* After RocksDB's LOCK is ours: the inbox folder is this process's alone. */
+        if ((rc = enpi_inbox_drop_legacy(st)) != 0 ||
+            (rc = enpi_inbox_log_open(path, st->inbox_upto, &st->inbox)) != 0) {
+            set_err(errbuf, errlen, "cannot open the inbox of store %s: %s", path,
+                    enpi_strerror(rc));
+            goto close_store;
+        }
+    }
     log_debug("storage: opened %s (%s, format %u, inbox committed below %llu)", path,
               mode == ENPI_STORE_PRIMARY ? "primary" : "secondary", st->format_version,
               (unsigned long long)st->inbox_upto);
@@ -267,10 +293,9 @@ void enpi_store_close(enpi_store_t *st)
 {
     if (!st)
         return;
+    enpi_inbox_log_close(st->inbox);
     if (st->db)
         rocksdb_close(st->db);
-    if (st->wo_inbox)
-        rocksdb_writeoptions_destroy(st->wo_inbox);
     if (st->wo_commit)
         rocksdb_writeoptions_destroy(st->wo_commit);
     if (st->ro_plain)

@@ -388,7 +388,8 @@ static void example_file_loads_cleanly(void **state)
     assert_string_equal(c->timezone, "Asia/Ho_Chi_Minh");
     assert_int_equal(c->mqtt.qos, 1);
     assert_int_equal(c->mqtt.mqtt_version, 3);
-    assert_string_equal(c->mqtt.username, "enpid");
+    assert_null(c->mqtt.username); /* commented out in the example: no broker login */
+    assert_null(c->mqtt.password_file);
     assert_false(c->mqtt.has_tls);
     assert_int_equal(c->storage.n_retention, 2);
     assert_int_equal(c->pipeline.n_resolutions, 4);

@@ -1,9 +1,12 @@
 /*
  * test_ingest.c - the daemon's ingest path (daemon/ingest.c + commit.c) against a real
  * store, a real pipeline and a real libuv loop, with the MQTT client replaced by plain
- * heap objects: a full ring spills and the spilled messages come back from the inbox in
- * sequence order; a producer thread racing the loop loses, repeats and reorders nothing;
- * a failed inbox append leaves the message with its owner and uses no sequence number;
+ * heap objects: each message is freed by the producer once it is in the inbox; a full
+ * ring spills and the spilled messages come back from the inbox in sequence order; a
+ * producer thread racing the loop loses, repeats and reorders nothing, and no wake-up is
+ * lost although the producer only wakes a parked loop; a failed inbox append (a
+ * secondary store, a segment that cannot be allocated) leaves the message with its owner
+ * and uses no sequence number;
  * the start-up replay ingests the inbox and the commit empties it; a broker redelivery's
  * mark reaches the pipeline through the ring and through the inbox.
  *
@@ -24,6 +27,7 @@
 
 #include "enpi_error.h"
 #include "enpid.h"
+#include "retention.h"
 
 /* RocksDB and libstdc++ are not built with TSan: their internal synchronisation is
  * invisible to it and it reports their memtable and write-batch accesses as races. Our
@@ -89,6 +93,17 @@ void enpid_daemon_commit_idle(enpid_t *d)
 
 void enpid_outbox_flush(enpid_t *d)
 {
+}
+
+/* daemon/retention.c: no storage.retention in this test's config, so never a sweep. */
+size_t enpid_retention_cutoffs(const enpid_t *d, int64_t now_ms, enpi_retention_cutoff_t *out)
+{
+    return 0;
+}
+
+bool enpid_retention_idle(const enpid_t *d)
+{
+    return true;
 }
 
 int64_t enpid_now_ms(void)
@@ -228,7 +243,8 @@ static void assert_all_applied_in_order(enpid_t *d, uint64_t n)
 /* ---- tests ---- */
 
 /* Ring of 4, ten messages before the loop runs: 4 ride the ring, 6 spill and come back
- * from the inbox; the pipeline sees all ten in order and each message is freed once. */
+ * from the inbox; the pipeline sees all ten in order and each message is freed once, by
+ * the producer, as soon as the inbox holds it. */
 static void full_ring_spills_and_reads_back_in_order(void **state)
 {
     fixture_t *f = fixture_open("4");
@@ -239,7 +255,7 @@ static void full_ring_spills_and_reads_back_in_order(void **state)
     for (uint64_t i = 0; i < 10; i++)
         assert_int_equal(deliver(d, i), 0);
     assert_int_equal(atomic_load(&d->n_spilled), 6);
-    assert_int_equal(atomic_load(&g_freed), 6); /* spilled ones are freed at once */
+    assert_int_equal(atomic_load(&g_freed), 10); /* all freed at once: the inbox has them */
     assert_int_equal(enpi_ring_size(&d->ring), 4);
     run_until(d, first + 10);
     assert_all_applied_in_order(d, 10);
@@ -339,9 +355,11 @@ static void racing_producer_larger_ring(void **state)
     race("256");
 }
 
-/* An inbox that refuses writes (a SECONDARY store): the message stays with its owner, no
- * sequence number is used, the loop is told; nothing reaches the ring. */
-static void failed_append_keeps_message_and_seq(void **state)
+/* An inbox that refuses writes (a SECONDARY store; then a segment that cannot be
+ * allocated, as on a full disk) still takes the message, which Paho has acknowledged
+ * already: it gets the next sequence number, is kept in memory (counted), the loop is
+ * told, and it is ingested in order with the others and freed once. */
+static void failed_append_keeps_message_in_memory(void **state)
 {
     fixture_t *f = fixture_open(NULL);
     enpid_t *d = &f->d;
@@ -352,19 +370,27 @@ static void failed_append_keeps_message_and_seq(void **state)
     assert_int_equal(enpi_store_open(f->dir, ENPI_STORE_SECONDARY, &secondary, err, sizeof err), 0);
     d->store = secondary;
     uint64_t seq = d->next_seq;
-    assert_int_not_equal(deliver(d, 0), 0);
-    assert_int_equal(d->next_seq, seq);
-    assert_int_equal(atomic_load(&d->appended_upto), seq);
+    assert_int_equal(deliver(d, 0), 0);
+    assert_int_equal(d->next_seq, seq + 1);
+    assert_int_equal(atomic_load(&d->appended_upto), seq + 1);
     assert_int_equal(atomic_load(&d->n_inbox_failed), 1);
-    assert_int_equal(atomic_load(&g_freed), 0);
-    assert_int_equal(enpi_ring_size(&d->ring), 0);
+    assert_int_equal(atomic_load(&d->n_kept_in_memory), 1);
+    assert_int_equal(atomic_load(&g_freed), 1); /* Paho's copy: ours is in the ring */
+    assert_int_equal(enpi_ring_size(&d->ring), 1);
     assert_true(atomic_load(&g_events) & ENPID_EV_INBOX_FAILED);
     d->store = primary;
     enpi_store_close(secondary);
-    assert_int_equal(deliver(d, 0), 0); /* the store works again: same seq used */
-    run_until(d, seq + 1);
-    assert_all_applied_in_order(d, 1);
-    fixture_close(f);
+    /* The first append of an open starts a new segment: make its allocation fail. */
+    enpi_store_inbox_inject_alloc_failures(d->store, 1);
+    assert_int_equal(deliver(d, 1), 0);
+    assert_int_equal(atomic_load(&d->n_inbox_failed), 2);
+    assert_int_equal(atomic_load(&d->n_kept_in_memory), 2);
+    assert_int_equal(deliver(d, 2), 0); /* the store works again */
+    assert_int_equal(atomic_load(&d->n_inbox_failed), 2);
+    assert_int_equal(atomic_load(&g_freed), 3);
+    run_until(d, seq + 3);
+    assert_all_applied_in_order(d, 3);
+    fixture_close(f); /* (ASan: the copies kept in memory were freed by the consumer) */
 }
 
 /* Messages left in the inbox by a crash are ingested at start-up, committed and cleared,
@@ -435,6 +461,42 @@ static void redelivery_mark_survives_ring_and_spill(void **state)
     fixture_close(f);
 }
 
+/* The producer wakes the loop only when it is parked: a new loop is parked, the first
+ * message clears the mark (one wake-up), the next ones find it clear. A drain that found
+ * messages parks lingering (its timer looks again in a millisecond): then single messages
+ * do not wake it, a batch does, and the timer collects the rest. A drain that found
+ * nothing parks plainly, and the next message wakes it at once. Nothing is ever left. */
+static void producer_wakes_only_a_parked_loop(void **state)
+{
+    fixture_t *f = fixture_open(NULL);
+    enpid_t *d = &f->d;
+    assert_int_equal(enpid_ingest_replay(d), 0);
+    uint64_t first = d->next_seq;
+    assert_int_equal(atomic_load(&d->ring.parked), 1); /* a new ring starts parked */
+    assert_int_equal(deliver(d, 0), 0);
+    assert_int_equal(atomic_load(&d->ring.parked), 0);
+    assert_int_equal(deliver(d, 1), 0);
+    assert_int_equal(deliver(d, 2), 0);
+    run_until(d, first + 3);
+    assert_int_equal(atomic_load(&d->ring.parked), 2); /* lingering */
+    assert_int_equal(deliver(d, 3), 0);
+    assert_int_equal(atomic_load(&d->ring.parked), 2); /* one message: no wake-up */
+    for (uint64_t i = 4; i < 4 + ENPI_RING_WAKE_BATCH; i++)
+        assert_int_equal(deliver(d, i), 0);
+    assert_int_equal(atomic_load(&d->ring.parked), 0); /* a batch woke it */
+    run_until(d, first + 4 + ENPI_RING_WAKE_BATCH);
+    /* The timer fires with nothing new: a plain park, and the next message wakes it. */
+    uint64_t deadline = uv_hrtime() + 10ull * 1000000000ull;
+    while (atomic_load(&d->ring.parked) != 1 && uv_hrtime() < deadline)
+        uv_run(&d->loop, UV_RUN_ONCE);
+    assert_int_equal(atomic_load(&d->ring.parked), 1);
+    assert_int_equal(deliver(d, 4 + ENPI_RING_WAKE_BATCH), 0);
+    assert_int_equal(atomic_load(&d->ring.parked), 0);
+    run_until(d, first + 5 + ENPI_RING_WAKE_BATCH);
+    assert_all_applied_in_order(d, 5 + ENPI_RING_WAKE_BATCH);
+    fixture_close(f);
+}
+
 int main(void)
 {
     enpi_log_max_level = ENPI_LOG_ERR; /* keep the pipeline's reject notes out of the output */
@@ -443,9 +505,10 @@ int main(void)
         cmocka_unit_test(ring_items_after_a_hole_wait_for_it),
         cmocka_unit_test(racing_producer_tiny_ring),
         cmocka_unit_test(racing_producer_larger_ring),
-        cmocka_unit_test(failed_append_keeps_message_and_seq),
+        cmocka_unit_test(failed_append_keeps_message_in_memory),
         cmocka_unit_test(replay_ingests_and_clears_the_inbox),
         cmocka_unit_test(redelivery_mark_survives_ring_and_spill),
+        cmocka_unit_test(producer_wakes_only_a_parked_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

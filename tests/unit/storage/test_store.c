@@ -570,55 +570,7 @@ static void inbox_upto_beyond_the_last_message_raises_next_seq(void **state)
     enpi_store_close(st);
 }
 
-typedef struct {
-    enpi_store_t *st;
-    uint64_t first;
-    int n;
-} appender_t;
-
-static void *appender_main(void *arg)
-{
-    appender_t *a = arg;
-    for (int i = 0; i < a->n; i++) {
-        enpi_inbox_msg_t m = {.seq = a->first + (uint64_t)i,
-                              .topic = "t",
-                              .topic_len = 1,
-                              .payload = "x",
-                              .payload_len = 1};
-        if (enpi_store_inbox_append(a->st, &m) != 0)
-            return (void *)1;
-    }
-    return NULL;
-}
-
-/* Appends from several threads while the commit thread commits. */
-static void inbox_append_is_thread_safe_alongside_commits(void **state)
-{
-    fixture_t *f = *state;
-    enpi_store_t *st = open_primary(f->path);
-    enum { THREADS = 4, EACH = 500 };
-    pthread_t th[THREADS];
-    appender_t a[THREADS];
-    for (int i = 0; i < THREADS; i++) {
-        a[i] = (appender_t){.st = st, .first = 1000 + (uint64_t)i * EACH, .n = EACH};
-        assert_int_equal(pthread_create(&th[i], NULL, appender_main, &a[i]), 0);
-    }
-    enpi_meter_snapshot_t meters[] = {snap("a", 1)};
-    enpi_rollup_delta_t d[] = {delta(0, RES_15M, 0, 1, 1)};
-    enpi_batch_t b = {
-        .rollups = d, .n_rollups = 1, .meters = meters, .n_meters = 1, .inbox_upto = 1000};
-    for (int i = 0; i < 20; i++)
-        assert_int_equal(enpi_store_commit(st, &b), 0);
-    for (int i = 0; i < THREADS; i++) {
-        void *ret;
-        pthread_join(th[i], &ret);
-        assert_null(ret);
-    }
-    assert_int_equal(scan_inbox(st, 0, UINT64_MAX).n, THREADS * EACH);
-    assert_int_equal(next_seq(st), 1000 + THREADS * EACH);
-    assert_true(one_rollup(st, "a", RES_15M, 0).r.value == 20);
-    enpi_store_close(st);
-}
+/* Appends alongside commits and scans, segments, torn tails, a full disk: test_inbox.c. */
 
 /* ---- modes ---- */
 
@@ -852,8 +804,6 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(inbox_survives_a_crash_and_commits_clear_it, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(inbox_upto_beyond_the_last_message_raises_next_seq, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(inbox_append_is_thread_safe_alongside_commits, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(secondary_reads_what_the_primary_committed_after_catch_up,
                                         setup, teardown),
