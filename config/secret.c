@@ -39,6 +39,7 @@ int enpi_secret_read_password(const char *configured, char **out, char *err, siz
     }
     char *buf = malloc(ENPI_SECRET_MAX + 2);
     if (buf == NULL) {
+        snprintf(err, errlen, "password file %s: out of memory", path);
         rc = ENPI_ENOMEM;
         goto close_file;
     }

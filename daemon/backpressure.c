@@ -27,6 +27,7 @@
 #include <stdio.h>
 
 #include "enpid.h"
+#include "retention.h" /* enpid_commit_store_usable */
 
 /* Why storage cannot take more now, or NULL when it can. Loop thread. */
 static const char *storage_problem(enpid_t *d, bool append_failed, char *buf, size_t len)
@@ -37,6 +38,8 @@ static const char *storage_problem(enpid_t *d, bool append_failed, char *buf, si
         snprintf(buf, len, "commits failing, %u attempt(s)", d->commit_failing);
         return buf;
     }
+    if (!enpid_commit_store_usable(d))
+        return "a write to the store failed; it is reopened before the next commit";
     if (enpi_store_inbox_low_space(d->store))
         return "no room for the next inbox segment";
     return NULL;
@@ -46,6 +49,13 @@ static const char *storage_problem(enpid_t *d, bool append_failed, char *buf, si
 static bool nothing_to_commit(const enpid_t *d)
 {
     return !d->commit_busy && d->commit_batch == NULL && !enpi_pipeline_dirty(d->pipe);
+}
+
+/* The commit count that must be passed before resuming: a commit in flight now took its
+ * batch before this moment, so it cannot hold what arrived since; the next one does. */
+static uint64_t commits_mark(const enpid_t *d)
+{
+    return d->n_commits + (d->commit_busy ? 1 : 0);
 }
 
 static void evaluate(enpid_t *d)
@@ -67,20 +77,27 @@ static void evaluate(enpid_t *d)
         }
         enpid_mqtt_pause(d->mqtt);
         d->bp_paused = true;
-        d->bp_commits_mark = d->n_commits;
+        d->bp_commits_mark = commits_mark(d);
         d->bp_since_ms = enpid_now_ms();
         d->n_bp_pauses++;
         return;
     }
     if (append_failed)
-        d->bp_commits_mark = d->n_commits; /* those in memory need a commit of their own */
-    if (why != NULL || (d->n_commits == d->bp_commits_mark && !nothing_to_commit(d)))
+        d->bp_commits_mark = commits_mark(d); /* those in memory need a commit of their own */
+    if (why != NULL || (d->n_commits <= d->bp_commits_mark && !nothing_to_commit(d)))
         return;
     if (d->bp_rl.suppressed == 0) /* the pause line was logged: so is the end of it */
         log_notice("storage: can store again after %.1f s: resuming MQTT",
                    (double)(enpid_now_ms() - d->bp_since_ms) / 1000.0);
     enpid_mqtt_resume(d->mqtt);
     d->bp_paused = false;
+}
+
+void enpid_backpressure_check(enpid_t *d)
+{
+    if (d->phase >= ENPID_STOP_MQTT || d->mqtt == NULL || d->store == NULL)
+        return;
+    evaluate(d);
 }
 
 static void bp_tick_cb(uv_timer_t *t)
@@ -90,9 +107,7 @@ static void bp_tick_cb(uv_timer_t *t)
         uv_timer_stop(t); /* shutdown: MQTT is being closed anyway */
         return;
     }
-    if (d->mqtt == NULL || d->store == NULL)
-        return;
-    evaluate(d);
+    enpid_backpressure_check(d);
 }
 
 /* Starts the periodic evaluation (daemon.c, after the start-up replay). Loop thread. A

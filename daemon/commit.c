@@ -131,6 +131,11 @@ static bool reopen_store(enpid_t *d)
     return false;
 }
 
+bool enpid_commit_store_usable(const enpid_t *d)
+{
+    return !reopen_needed && d->commit_failing == 0;
+}
+
 void enpid_commit_store_write_failed(enpid_t *d)
 {
     if (!reopen_needed && d->commit_failing == 0)

@@ -107,6 +107,8 @@ static void control_cb(uv_async_t *h)
         after_mqtt(d);
     if (ev & ENPID_EV_CONNECTED)
         enpid_outbox_flush(d); /* what waited while the broker was unreachable */
+    if (ev & ENPID_EV_INBOX_FAILED)
+        enpid_backpressure_check(d); /* pause MQTT now, not at the next tick */
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)
@@ -137,7 +139,8 @@ static void finish(enpid_t *d)
  * that ingesting and committing it could exceed the 5 s a stop may take (SPEC §8). Then
  * none of it is ingested: the final commit records how far ingestion got (inbox_upto),
  * the inbox keeps the rest and the next start replays it. Correct either way; the bound
- * only keeps systemd from killing a stop that is merely busy.
+ * only keeps systemd from killing a stop that is merely busy. A run that had to keep
+ * messages in memory (a failed inbox append) always drains everything.
  * ENPID_TEST_STOP_DRAIN_MAX overrides the bound (tests: 0 forces the hand-over).
  */
 static void drain_if_in_time(enpid_t *d)
@@ -148,7 +151,10 @@ static void drain_if_in_time(enpid_t *d)
         max = strtoull(env, NULL, 10);
     uint64_t upto = atomic_load_explicit(&d->appended_upto, memory_order_acquire);
     uint64_t backlog = upto > d->expected_seq ? upto - d->expected_seq : 0;
-    if (backlog <= max) {
+    /* Messages kept in memory after a failed inbox append (ingest.c) exist only in the
+     * ring: they must be ingested and committed now, whatever the budget. */
+    bool in_memory = atomic_load_explicit(&d->n_kept_in_memory, memory_order_relaxed) > 0;
+    if (backlog <= max || in_memory) {
         enpid_ingest_drain_all(d);
         return;
     }

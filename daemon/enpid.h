@@ -9,11 +9,14 @@
  *    event callbacks. It writes only the fields marked "producer" and the atomics.
  *  - The libuv loop thread (main thread) owns everything else: the pipeline, the
  *    consumer end of the ring, timers, signals and the shutdown sequence.
- *  - One libuv threadpool worker at a time runs enpi_store_commit() on a batch the loop
- *    handed over; it touches nothing here but the store and that batch.
+ *  - libuv threadpool workers run enpi_store_commit() on a batch the loop handed over
+ *    (one at a time), a retention sweep (retention.c) and the /metrics unknown-meter
+ *    count (metrics.c); they touch nothing here but the store and their own inputs.
  * What crosses threads: ring items (release/acquire in ring.c), appended_upto (release
  * by the producer after the push, acquire by the consumer), the event bits and counters
- * below, and uv_async_send(). The store is thread-safe (storage.h).
+ * below, and uv_async_send(). The store is thread-safe (storage.h), except that replacing
+ * its RocksDB instance after a write error (enpi_store_reopen, commit.c) needs every
+ * worker idle: enpid_commit_store_usable() says when the others may use it.
  */
 #ifndef ENPID_H
 #define ENPID_H
@@ -47,7 +50,8 @@ enum {
     ENPID_EV_SUBSCRIBE_FAILED = 1u << 2,
     ENPID_EV_CONNECTION_LOST = 1u << 3,
     ENPID_EV_DISCONNECTED = 1u << 4,    /* our own DISCONNECT finished (or failed) */
-    ENPID_EV_INBOX_FAILED = 1u << 5,    /* an inbox append failed; Paho keeps the message */
+    ENPID_EV_INBOX_FAILED = 1u << 5,    /* an inbox append failed; the message is kept in
+                                           memory (backpressure.c pauses MQTT) */
     ENPID_EV_SESSION_PRESENT = 1u << 6, /* the first connect resumed a stored session */
 };
 
@@ -83,8 +87,9 @@ typedef struct enpid {
     enpi_ratelimit_t producer_rl;
     _Atomic uint64_t appended_upto;  /* one past the highest seq appended to the inbox */
     _Atomic uint64_t n_received;     /* messages made durable */
-    _Atomic uint64_t n_spilled;      /* of those, freed because the ring was full */
-    _Atomic uint64_t n_inbox_failed; /* append failures (message left with Paho) */
+    _Atomic uint64_t n_spilled;      /* of those, not pushed because the ring was full
+                                        (the loop reads them back from the inbox) */
+    _Atomic uint64_t n_inbox_failed; /* append failures (message kept in memory) */
 
     /* ---- ingest.c, consumer (loop thread) ---- */
     uv_async_t wake;       /* Paho -> loop: ring has items / appended_upto moved */
@@ -190,6 +195,8 @@ bool enpid_commit_idle(const enpid_t *d);
  * after enpid_commit_start. ---- */
 #define ENPID_BACKPRESSURE_MS 250 /* storage health evaluated this often */
 void enpid_backpressure_start(enpid_t *d);
+/* Evaluates storage health now (a failed inbox append: ENPID_EV_INBOX_FAILED). Loop. */
+void enpid_backpressure_check(enpid_t *d);
 
 /* ---- outbox.c ---- */
 void enpid_outbox_flush(enpid_t *d); /* publish the pipeline's outbox while connected */

@@ -52,6 +52,7 @@
 
 #include "enpi_error.h"
 #include "enpid.h"
+#include "retention.h" /* enpid_commit_store_usable */
 #include "metrics_text.h"
 
 #define ENPID_METRICS_MAX_CONN 16u /* concurrent connections */
@@ -352,7 +353,7 @@ static void maybe_count_unknown(struct enpid_metrics *m)
         return;
     /* Not while commits fail: the next retry may replace the store's RocksDB instance
      * (enpi_store_reopen), which nobody else may be using then. */
-    if (m->d->commit_failing > 0)
+    if (!enpid_commit_store_usable(m->d))
         return;
     uint64_t now = uv_now(&m->d->loop);
     if (m->unknown_last_ms != 0 && now - m->unknown_last_ms < ENPID_UNKNOWN_COUNT_MS)

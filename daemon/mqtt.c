@@ -17,7 +17,7 @@
  * each other; that is what makes the rate limiters they use (rl, publish_fail_rl) safe to
  * share between them. enpid_mqtt_publish() runs on the loop thread and has its own
  * (publish_rl); the failure counter, written by callbacks and read by the loop, is atomic.
- * Paho persistence is off: enpid's RocksDB inbox is the durable copy of every message.
+ * Paho persistence is off: enpid's inbox log is the durable copy of every message.
  * Paho's automaticReconnect is off too: every failed connect and every lost connection
  * hands over to the reconnect thread (mqtt_reconnect.c), which enpid_mqtt_disconnect()
  * and _destroy() stop; _destroy() joins it before destroying the Paho client.

@@ -2,7 +2,8 @@
  * mqtt.h - enpid's MQTT client: the adapter over Paho C's MQTTAsync, so that the rest
  * of the daemon never sees a Paho type or return code.
  *
- * DESIGN: Paho runs its own threads, and mqtt.c one more (reconnects, liveness checks).
+ * DESIGN: Paho runs its own threads, and mqtt_reconnect.c one more (reconnects, liveness
+ * checks, pause/resume).
  * Every handler below is called on one of them (messages always on Paho's receive thread,
  * one at a time; events on any of them), never on the caller's thread, and must not call
  * create/destroy. enpid_mqtt_create(),
@@ -26,7 +27,7 @@ typedef enum {
                                     the backlog it now delivers) */
     ENPID_MQTT_SUBSCRIBED,       /* SUBACK granted every filter */
     ENPID_MQTT_SUBSCRIBE_FAILED, /* SUBACK refused a filter, or the subscribe failed */
-    ENPID_MQTT_CONNECTION_LOST,  /* mqtt.c reconnects by itself (backoff with jitter) */
+    ENPID_MQTT_CONNECTION_LOST,  /* mqtt_reconnect.c reconnects (backoff with jitter) */
     ENPID_MQTT_DISCONNECTED,     /* the DISCONNECT asked by enpid_mqtt_disconnect() is done */
 } enpid_mqtt_event_t;
 
@@ -60,8 +61,8 @@ typedef struct {
 int enpid_mqtt_create(const enpi_mqtt_cfg_t *cfg, const char *const *filters, size_t n_filters,
                       const enpid_mqtt_handlers_t *h, enpid_mqtt_t **out);
 
-/* Starts connecting. A failed attempt or a lost connection is retried by mqtt.c's own
- * reconnect thread after a jittered, capped exponential backoff (1 s doubling up to
+/* Starts connecting. A failed attempt or a lost connection is retried by
+ * mqtt_reconnect.c's own reconnect thread after a jittered, capped exponential backoff (1 s doubling up to
  * cfg->reconnect_max, each wait drawn from [d/2, d]) until enpid_mqtt_disconnect() or
  * _destroy(). Returns 0 or ENPI_EMQTT (Paho refused to start; nothing is retried). */
 int enpid_mqtt_connect(enpid_mqtt_t *m);

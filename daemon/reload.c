@@ -285,7 +285,7 @@ static int apply(enpid_t *d, enpi_config_t *next, char *text, size_t len, char *
     d->config_len = len;
     d->n_reloads++;
 
-    if (d->commit_failing > 0) {
+    if (!enpid_commit_store_usable(d)) {
         /* A write now could hit a RocksDB instance that must be replaced first (commit.c):
          * the text is stored after the next successful commit instead. */
         d->config_store_pending = true;

@@ -136,7 +136,8 @@ static void after_sweep_cb(uv_work_t *req, int status)
     }
 }
 
-/* Queues a sweep unless one runs or a commit is in flight or waiting; then looks again
+/* Queues a sweep unless one runs, a commit is in flight or waiting, or the store awaits a
+ * reopen after a write error; then looks again
  * in ENPID_RETENTION_WAIT_MS. Loop thread. */
 static void tick_cb(uv_timer_t *t)
 {
@@ -144,7 +145,7 @@ static void tick_cb(uv_timer_t *t)
     enpid_t *d = r->d;
     if (r->stopping || d->phase >= ENPID_STOP_MQTT || r->busy)
         return;
-    if (!enpid_commit_idle(d) || d->commit_batch != NULL) {
+    if (!enpid_commit_idle(d) || d->commit_batch != NULL || !enpid_commit_store_usable(d)) {
         uv_timer_start(&r->timer, tick_cb, ENPID_RETENTION_WAIT_MS, r->every_ms);
         return;
     }

@@ -25,4 +25,10 @@ bool enpid_retention_idle(const enpid_t *d);
  * Loop thread. */
 void enpid_commit_store_write_failed(enpid_t *d);
 
+/* commit.c: true while the store's RocksDB instance may be used beyond the commit itself:
+ * no commit is failing and no write error waits for a reopen. Every other writer (a
+ * reload's stored configuration, a retention sweep) and every threadpool reader (the
+ * /metrics unknown-meter count) asks this first. Loop thread. */
+bool enpid_commit_store_usable(const enpid_t *d);
+
 #endif

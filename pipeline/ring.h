@@ -19,7 +19,8 @@
 #include <stdint.h>
 
 /* One slot: opaque pointers the producer hands over plus what the consumer needs to
- * process them in order. Ownership of msg/topic passes to the consumer on a push. */
+ * process them in order. What msg/topic point to is the producer's business (enpid: the
+ * durable copy in the inbox log, or a copy the item owns); the ring only carries them. */
 typedef struct {
     uint64_t seq; /* inbox sequence number of the message */
     void *msg;    /* producer's opaque pointer (enpid: the payload of the inbox record) */

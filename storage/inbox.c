@@ -852,17 +852,19 @@ int enpi_store_inbox_scan(enpi_store_t *st, uint64_t from, uint64_t to, enpi_inb
     return rc;
 }
 
-/* Commit thread, before the RocksDB write: fdatasync every segment written since the
- * last call (and the folder when segments came or went). Returns 0 or ENPI_EIO. */
-int enpi_inbox_log_sync(enpi_inbox_log_t *log)
+#define SYNC_CHUNK 64 /* segments synced per pass of sync_chunk() */
+
+/* One pass of enpi_inbox_log_sync: up to SYNC_CHUNK written segments, oldest first, and
+ * the folder when segments came or went. *more: a full chunk was synced, look again. */
+static int sync_chunk(enpi_inbox_log_t *log, bool *more)
 {
-    int fds[64];
-    inbox_seg_t *segs[64];
-    size_t offs[64];
+    int fds[SYNC_CHUNK];
+    inbox_seg_t *segs[SYNC_CHUNK];
+    size_t offs[SYNC_CHUNK];
     size_t n = 0;
     bool dir = false;
     pthread_mutex_lock(&log->mu);
-    for (inbox_seg_t *s = log->head; s && n < 64; s = s->next) {
+    for (inbox_seg_t *s = log->head; s && n < SYNC_CHUNK; s = s->next) {
         size_t pub = atomic_load_explicit(&s->published, memory_order_acquire);
         if (pub > s->synced) {
             fds[n] = s->fd;
@@ -894,6 +896,19 @@ int enpi_inbox_log_sync(enpi_inbox_log_t *log)
     for (size_t i = 0; i < n; i++)
         unpin_locked(segs[i]);
     pthread_mutex_unlock(&log->mu);
+    *more = n == SYNC_CHUNK;
+    return rc;
+}
+
+/* Commit thread, before the RocksDB write: fdatasync every segment written since the
+ * last call, however many (after a long run of failed commits there can be more than one
+ * chunk's worth), and the folder when segments came or went. Returns 0 or ENPI_EIO. */
+int enpi_inbox_log_sync(enpi_inbox_log_t *log)
+{
+    bool more = true;
+    int rc = 0;
+    while (more && rc == 0)
+        rc = sync_chunk(log, &more);
     return rc;
 }
 

@@ -25,6 +25,7 @@
 
 #include "enpi_error.h"
 #include "enpid.h"
+#include "retention.h"
 
 /* RocksDB and libstdc++ are not built with TSan (see test_ingest.c). */
 const char *__tsan_default_suppressions(void);
@@ -63,6 +64,12 @@ uint64_t enpid_mqtt_connect_failures(const enpid_mqtt_t *m)
 {
     (void)m;
     return 0;
+}
+
+/* commit.c's rule, without its reopen state: usable while no commit fails. */
+bool enpid_commit_store_usable(const enpid_t *d)
+{
+    return d->commit_failing == 0;
 }
 
 /* ---- fixture ---- */
