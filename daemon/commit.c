@@ -105,18 +105,30 @@ static bool reopen_needed;
  * otherwise the retry timer is re-armed. Loop thread; blocks it for the open (tens of ms,
  * more with a large WAL to replay), which only happens while storage is failing.
  */
+/* The reopen itself, shared by the retry path and the shutdown commit: REOPEN_BUSY while
+ * a retention sweep or a /metrics count still uses the instance (the caller decides how
+ * to wait), else enpi_store_reopen's result; success clears reopen_needed. Loop thread. */
+#define REOPEN_BUSY 1
+static int try_reopen(enpid_t *d, char *errbuf, size_t errlen)
+{
+    if (!enpid_retention_idle(d) || d->store_readers > 0)
+        return REOPEN_BUSY;
+    int rc = enpi_store_reopen(d->store, errbuf, errlen);
+    if (rc == 0)
+        reopen_needed = false;
+    return rc;
+}
+
 static bool reopen_store(enpid_t *d)
 {
-    if (!enpid_retention_idle(d) || d->store_readers > 0) {
+    char errbuf[512] = "";
+    int rc = try_reopen(d, errbuf, sizeof errbuf);
+    if (rc == REOPEN_BUSY) {
         uv_timer_start(&d->retry_timer, retry_cb, ENPID_COMMIT_RETRY_MS, 0);
         return false;
     }
-    char errbuf[512] = "";
-    int rc = enpi_store_reopen(d->store, errbuf, sizeof errbuf);
-    if (rc == 0) {
-        reopen_needed = false;
+    if (rc == 0)
         return true;
-    }
     d->commit_failing++;
     uint64_t suppressed;
     if (enpi_ratelimit_allow(&d->commit_rl, enpid_now_ms(), 6, &suppressed)) {
@@ -314,19 +326,19 @@ int enpid_commit_sync(enpid_t *d)
         for (int attempt = 0; attempt < 3 && rc != 0; attempt++) {
             if (reopen_needed) {
                 char errbuf[512] = "";
-                if (!enpid_retention_idle(d) || d->store_readers > 0) {
+                int rrc = try_reopen(d, errbuf, sizeof errbuf);
+                if (rrc == REOPEN_BUSY) {
                     /* A sweep (or a /metrics count) still uses the instance (it ends
                      * soon, but this is the loop thread: no waiting here). */
                     log_err("commit: the store needs a reopen while a retention sweep runs; "
                             "the inbox keeps the messages for the next start");
                     return ENPI_EIO;
                 }
-                if (enpi_store_reopen(d->store, errbuf, sizeof errbuf) != 0) {
+                if (rrc != 0) {
                     log_err("commit: the store cannot be written: %s", errbuf);
                     uv_sleep(100);
                     continue;
                 }
-                reopen_needed = false;
             }
             uint64_t t0 = uv_hrtime();
             rc = enpi_store_commit(d->store, d->commit_batch);
