@@ -96,13 +96,6 @@ size_t enpi_store_key_sparkplug(uint8_t *buf, const char *node_key, size_t len)
     return key_with_id(buf, ENPI_KEY_SPARKPLUG, node_key, len);
 }
 
-size_t enpi_store_key_inbox(uint8_t *buf, uint64_t seq)
-{
-    buf[0] = ENPI_KEY_INBOX;
-    enpi_store_put_u64be(buf + 1, seq);
-    return ENPI_KEY_INBOX_LEN;
-}
-
 bool enpi_store_key_parse_rollup(const uint8_t *key, size_t len, uint32_t *res_code,
                                  const char **id, size_t *id_len, int64_t *start_ms)
 {
@@ -128,13 +121,5 @@ bool enpi_store_key_parse_id(const uint8_t *key, size_t len, char type, const ch
         return false;
     *id = (const char *)key + 2;
     *id_len = n;
-    return true;
-}
-
-bool enpi_store_key_parse_inbox(const uint8_t *key, size_t len, uint64_t *seq)
-{
-    if (len != ENPI_KEY_INBOX_LEN || key[0] != ENPI_KEY_INBOX)
-        return false;
-    *seq = enpi_store_get_u64be(key + 1);
     return true;
 }

@@ -12,7 +12,8 @@
  *   meter state 'm' | id_len u8 | id
  *   unknown     'u' | id_len u8 | id
  *   sparkplug   's' | key_len u8 | "group/node"   (a Sparkplug edge node's learned state)
- *   inbox       'i' | seq u64 BE
+ *   inbox       'i' | seq u64 BE   (legacy: the inbox is now storage/inbox.c's log; such keys
+ *                                   left by an older store are deleted at open)
  *   meta        'c' | "meta"        (store.proto Meta)
  *   config      'c' | "config"      (the daemon's YAML text, raw)
  *
@@ -37,7 +38,6 @@
 #define ENPI_KEY_ROLLUP_PREFIX_MAX (1 + 4 + 1 + ENPI_KEY_ID_MAX)
 #define ENPI_KEY_ROLLUP_MAX (ENPI_KEY_ROLLUP_PREFIX_MAX + 8)
 #define ENPI_KEY_METER_MAX (1 + 1 + ENPI_KEY_ID_MAX)
-#define ENPI_KEY_INBOX_LEN (1 + 8)
 #define ENPI_KEY_MAX ENPI_KEY_ROLLUP_MAX
 
 /* The fixed keys of the 'c' range. */
@@ -54,7 +54,6 @@ size_t enpi_store_key_rollup(uint8_t *buf, uint32_t res_code, const char *id, si
 size_t enpi_store_key_rollup_prefix(uint8_t *buf, uint32_t res_code, const char *id, size_t id_len);
 size_t enpi_store_key_meter(uint8_t *buf, const char *id, size_t id_len);
 size_t enpi_store_key_unknown(uint8_t *buf, const char *id, size_t id_len);
-size_t enpi_store_key_inbox(uint8_t *buf, uint64_t seq); /* always ENPI_KEY_INBOX_LEN */
 /* A Sparkplug edge node's key: same layout and bounds as a meter state key (parse it with
  * enpi_store_key_parse_id(..., ENPI_KEY_SPARKPLUG, ...)). */
 size_t enpi_store_key_sparkplug(uint8_t *buf, const char *node_key, size_t len);
@@ -64,7 +63,6 @@ bool enpi_store_key_parse_rollup(const uint8_t *key, size_t len, uint32_t *res_c
                                  const char **id, size_t *id_len, int64_t *start_ms);
 bool enpi_store_key_parse_id(const uint8_t *key, size_t len, char type, const char **id,
                              size_t *id_len);
-bool enpi_store_key_parse_inbox(const uint8_t *key, size_t len, uint64_t *seq);
 
 /* Order-preserving encodings, exposed for tests. */
 void enpi_store_put_u32be(uint8_t *p, uint32_t v);

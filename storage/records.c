@@ -2,8 +2,7 @@
  * records.c - protobuf-c encoding of the values of an enpi store (see records.h).
  *
  * Encoding packs from a stack-initialised message that borrows the caller's data, so
- * nothing is allocated; every unpack is paired with its free_unpacked before returning
- * (the inbox decoder hands that duty to enpi_store_rec_inbox_release).
+ * nothing is allocated; every unpack is paired with its free_unpacked before returning.
  */
 #include "records.h"
 
@@ -16,7 +15,6 @@
 typedef Enpi__Store__V1__Rollup pb_rollup_t;
 typedef Enpi__Store__V1__Meta pb_meta_t;
 typedef Enpi__Store__V1__MeterState pb_meter_t;
-typedef Enpi__Store__V1__InboxMessage pb_inbox_t;
 typedef Enpi__Store__V1__UnknownMeter pb_unknown_t;
 
 /* ---- rollup ---- */
@@ -136,56 +134,6 @@ int enpi_store_rec_meter_decode(const void *data, size_t len, enpi_meter_state_t
 free_message:
     enpi__store__v1__meter_state__free_unpacked(m, NULL);
     return rc;
-}
-
-/* ---- inbox ---- */
-
-static void inbox_to_pb(const enpi_inbox_msg_t *in, pb_inbox_t *m)
-{
-    m->topic.data = (uint8_t *)in->topic;
-    m->topic.len = in->topic ? in->topic_len : 0;
-    m->payload.data = (uint8_t *)in->payload;
-    m->payload.len = in->payload ? in->payload_len : 0;
-    m->arrival_ms = in->arrival_ms;
-    m->redelivered = in->redelivered;
-}
-
-size_t enpi_store_rec_inbox_size(const enpi_inbox_msg_t *in)
-{
-    pb_inbox_t m = ENPI__STORE__V1__INBOX_MESSAGE__INIT;
-    inbox_to_pb(in, &m);
-    return enpi__store__v1__inbox_message__get_packed_size(&m);
-}
-
-size_t enpi_store_rec_inbox_encode(const enpi_inbox_msg_t *in, uint8_t *buf)
-{
-    pb_inbox_t m = ENPI__STORE__V1__INBOX_MESSAGE__INIT;
-    inbox_to_pb(in, &m);
-    return enpi__store__v1__inbox_message__pack(&m, buf);
-}
-
-int enpi_store_rec_inbox_decode(const void *data, size_t len, uint64_t seq, enpi_inbox_msg_t *out,
-                                void **handle)
-{
-    pb_inbox_t *m = enpi__store__v1__inbox_message__unpack(NULL, len, data);
-    if (!m)
-        return ENPI_EPARSE;
-    out->seq = seq;
-    /* protobuf-c leaves data NULL for an empty field; hand out "" so callers can read it. */
-    out->topic = m->topic.len ? (const char *)m->topic.data : "";
-    out->topic_len = m->topic.len;
-    out->payload = m->payload.len ? (const void *)m->payload.data : "";
-    out->payload_len = m->payload.len;
-    out->arrival_ms = m->arrival_ms;
-    out->redelivered = m->redelivered != 0;
-    *handle = m;
-    return 0;
-}
-
-void enpi_store_rec_inbox_release(void *handle)
-{
-    if (handle)
-        enpi__store__v1__inbox_message__free_unpacked(handle, NULL);
 }
 
 /* ---- unknown meter ---- */

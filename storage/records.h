@@ -39,15 +39,6 @@ size_t enpi_store_rec_meter_encode(const enpi_meter_state_t *s, uint8_t *buf);
  * it with enpi_meter_state_clear(). On error *out holds nothing to free. */
 int enpi_store_rec_meter_decode(const void *data, size_t len, enpi_meter_state_t *out);
 
-/* ---- inbox message (the sequence number is in the key, not in the value) ---- */
-size_t enpi_store_rec_inbox_size(const enpi_inbox_msg_t *m);
-size_t enpi_store_rec_inbox_encode(const enpi_inbox_msg_t *m, uint8_t *buf);
-/* Fills *out (out->seq = seq) with pointers into an unpacked message returned in *handle;
- * they stay valid until enpi_store_rec_inbox_release(*handle). */
-int enpi_store_rec_inbox_decode(const void *data, size_t len, uint64_t seq, enpi_inbox_msg_t *out,
-                                void **handle);
-void enpi_store_rec_inbox_release(void *handle);
-
 /* ---- unknown meter: running count, last topic and time seen ---- */
 size_t enpi_store_rec_unknown_size(uint64_t count, const char *topic, size_t topic_len,
                                    int64_t last_seen_ms);

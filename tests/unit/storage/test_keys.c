@@ -129,22 +129,6 @@ static void id_length_limits(void **state)
     assert_false(enpi_store_key_parse_id(k, ENPI_KEY_METER_MAX, ENPI_KEY_UNKNOWN, &pid, &plen));
 }
 
-static void inbox_keys_sort_by_sequence(void **state)
-{
-    const uint64_t seqs[] = {0, 1, 255, 256, 65536, UINT64_C(1) << 40, UINT64_MAX};
-    uint8_t prev[ENPI_KEY_INBOX_LEN];
-    for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
-        uint8_t k[ENPI_KEY_INBOX_LEN];
-        assert_int_equal(enpi_store_key_inbox(k, seqs[i]), ENPI_KEY_INBOX_LEN);
-        uint64_t back;
-        assert_true(enpi_store_key_parse_inbox(k, sizeof k, &back));
-        assert_true(back == seqs[i]);
-        if (i > 0)
-            assert_true(memcmp(prev, k, sizeof k) < 0);
-        memcpy(prev, k, sizeof k);
-    }
-}
-
 static void record_types_have_distinct_prefixes(void **state)
 {
     uint8_t k[ENPI_KEY_MAX];
@@ -154,8 +138,7 @@ static void record_types_have_distinct_prefixes(void **state)
     assert_int_equal(k[0], 'm');
     enpi_store_key_unknown(k, "m", 1);
     assert_int_equal(k[0], 'u');
-    enpi_store_key_inbox(k, 1);
-    assert_int_equal(k[0], 'i');
+    assert_int_equal(ENPI_KEY_INBOX, 'i'); /* legacy inbox keys, deleted at open */
     assert_int_equal(ENPI_KEY_META[0], 'c');
     assert_int_equal(ENPI_KEY_CONFIG[0], 'c');
 }
@@ -169,7 +152,6 @@ int main(void)
         cmocka_unit_test(ids_never_collide_or_prefix_each_other),
         cmocka_unit_test(one_meter_resolution_is_a_contiguous_range),
         cmocka_unit_test(id_length_limits),
-        cmocka_unit_test(inbox_keys_sort_by_sequence),
         cmocka_unit_test(record_types_have_distinct_prefixes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -105,46 +105,6 @@ static void meter_state_round_trips_with_and_without_recent(void **state)
     }
 }
 
-static void inbox_message_round_trips_binary_payload(void **state)
-{
-    const char payload[] = {'{', 0, '\xff', '}', 0};
-    enpi_inbox_msg_t m = {.seq = 77,
-                          .topic = "enpi/f001/em1",
-                          .topic_len = 13,
-                          .payload = payload,
-                          .payload_len = sizeof payload,
-                          .arrival_ms = 1522206000123LL};
-    size_t size = enpi_store_rec_inbox_size(&m);
-    uint8_t buf[256];
-    assert_true(size <= sizeof buf);
-    assert_int_equal(enpi_store_rec_inbox_encode(&m, buf), size);
-    enpi_inbox_msg_t out;
-    void *h = NULL;
-    assert_int_equal(enpi_store_rec_inbox_decode(buf, size, 78, &out, &h), 0);
-    assert_int_equal(out.seq, 78); /* the sequence comes from the key */
-    assert_int_equal(out.topic_len, 13);
-    assert_memory_equal(out.topic, "enpi/f001/em1", 13);
-    assert_int_equal(out.payload_len, sizeof payload);
-    assert_memory_equal(out.payload, payload, sizeof payload);
-    assert_int_equal(out.arrival_ms, m.arrival_ms);
-    enpi_store_rec_inbox_release(h);
-}
-
-static void inbox_message_with_empty_payload(void **state)
-{
-    enpi_inbox_msg_t m = {
-        .seq = 1, .topic = "t", .topic_len = 1, .payload = NULL, .payload_len = 0};
-    uint8_t buf[64];
-    size_t size = enpi_store_rec_inbox_encode(&m, buf);
-    enpi_inbox_msg_t out;
-    void *h = NULL;
-    assert_int_equal(enpi_store_rec_inbox_decode(buf, size, 1, &out, &h), 0);
-    assert_int_equal(out.payload_len, 0);
-    assert_non_null(out.payload);
-    assert_int_equal(out.arrival_ms, 0);
-    enpi_store_rec_inbox_release(h);
-}
-
 static void unknown_meter_round_trips(void **state)
 {
     const char *topic = "enpi/f009/x";
@@ -175,13 +135,10 @@ static void garbage_does_not_decode(void **state)
     enpi_meter_state_t s;
     uint64_t count;
     char *t = NULL;
-    enpi_inbox_msg_t m;
-    void *h = NULL;
     assert_int_equal(enpi_store_rec_rollup_decode(bad, sizeof bad, &r, &end), ENPI_EPARSE);
     assert_int_equal(enpi_store_rec_meter_decode(bad, sizeof bad, &s), ENPI_EPARSE);
     assert_null(s.recent_ts);
     assert_int_equal(enpi_store_rec_unknown_decode(bad, sizeof bad, &count, &t, &end), ENPI_EPARSE);
-    assert_int_equal(enpi_store_rec_inbox_decode(bad, sizeof bad, 1, &m, &h), ENPI_EPARSE);
 }
 
 int main(void)
@@ -190,8 +147,6 @@ int main(void)
         cmocka_unit_test(rollup_round_trips),
         cmocka_unit_test(meta_round_trips),
         cmocka_unit_test(meter_state_round_trips_with_and_without_recent),
-        cmocka_unit_test(inbox_message_round_trips_binary_payload),
-        cmocka_unit_test(inbox_message_with_empty_payload),
         cmocka_unit_test(unknown_meter_round_trips),
         cmocka_unit_test(garbage_does_not_decode),
     };
