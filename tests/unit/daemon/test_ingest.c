@@ -478,9 +478,14 @@ static void producer_wakes_only_a_parked_loop(void **state)
     assert_int_equal(deliver(d, 1), 0);
     assert_int_equal(deliver(d, 2), 0);
     run_until(d, first + 3);
-    assert_int_equal(atomic_load(&d->ring.parked), 2); /* lingering */
+    /* Lingering (2), unless the 1 ms re-check timer already fired inside run_until (a slow
+     * sanitizer run): then it is a plain park (1). Timers fire only in uv_run on this
+     * thread, so the state read here holds until the next deliver. */
+    int parked = atomic_load(&d->ring.parked);
+    assert_true(parked == 2 || parked == 1);
     assert_int_equal(deliver(d, 3), 0);
-    assert_int_equal(atomic_load(&d->ring.parked), 2); /* one message: no wake-up */
+    /* one message wakes a parked loop, not a lingering one */
+    assert_int_equal(atomic_load(&d->ring.parked), parked == 2 ? 2 : 0);
     for (uint64_t i = 4; i < 4 + ENPI_RING_WAKE_BATCH; i++)
         assert_int_equal(deliver(d, i), 0);
     assert_int_equal(atomic_load(&d->ring.parked), 0); /* a batch woke it */
