@@ -64,7 +64,7 @@ bool enpi_ring_pop(enpi_ring_t *r, enpi_ring_item_t *out);
  * wait, so a consumer faster than its producer is not woken once per item. A new ring
  * starts parked without linger (its consumer has not run yet).
  */
-#define ENPI_RING_WAKE_BATCH 64
+#define ENPI_RING_WAKE_BATCH 512
 void enpi_ring_park(enpi_ring_t *r, bool linger); /* consumer */
 void enpi_ring_unpark(enpi_ring_t *r);            /* consumer */
 bool enpi_ring_must_wake(enpi_ring_t *r);         /* producer */
