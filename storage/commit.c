@@ -235,22 +235,6 @@ static int put_rollups(rocksdb_writebatch_t *wb, const commit_ctx_t *cx)
     return 0;
 }
 
-/* An unknown meter's key, sorted with its batch index. */
-typedef struct {
-    uint8_t key[ENPI_KEY_METER_MAX];
-    size_t klen;
-    size_t idx;
-} id_key_t;
-
-static int cmp_id_key(const void *pa, const void *pb)
-{
-    const id_key_t *a = pa, *b = pb;
-    int c = cmp_key_bytes(a->key, a->klen, b->key, b->klen);
-    if (c)
-        return c;
-    return a->idx < b->idx ? -1 : a->idx > b->idx;
-}
-
 /* Meter states, put in key order: RocksDB's insert hint (store.c) makes an insert next to
  * the previous one cheap, so sorted puts cost a fraction of puts in the batch's order. */
 static int put_meters(rocksdb_writebatch_t *wb, commit_ctx_t *cx, const enpi_batch_t *b)
@@ -259,7 +243,14 @@ static int put_meters(rocksdb_writebatch_t *wb, commit_ctx_t *cx, const enpi_bat
         return 0;
     if (b->n_meters > UINT32_MAX)
         return ENPI_ERANGE;
-    uint8_t *arena = malloc(b->n_meters * ENPI_KEY_METER_MAX);
+    size_t arena_len = 0;
+    for (size_t i = 0; i < b->n_meters; i++) {
+        const char *id = b->meters[i].meter_id;
+        size_t len = id ? strlen(id) : 0;
+        arena_len += len < ENPI_KEY_ID_MAX ? ENPI_KEY_METER_MAX - ENPI_KEY_ID_MAX + len
+                                           : ENPI_KEY_METER_MAX;
+    }
+    uint8_t *arena = malloc(arena_len);
     delta_key_t *mk = malloc(b->n_meters * sizeof *mk);
     int rc = 0;
     if (!arena || !mk) {
@@ -319,13 +310,27 @@ static int put_nodes(rocksdb_writebatch_t *wb, const enpi_batch_t *b)
 
 /* Unknown meters, like rollups, are stored as running totals: fold the batch's entries
  * per id (the last one's topic and time win), add the stored count, put. */
+typedef struct {
+    uint8_t key[ENPI_KEY_METER_MAX];
+    size_t klen;
+    size_t idx;
+} unknown_key_t;
+
+static int cmp_unknown_key(const void *pa, const void *pb)
+{
+    const unknown_key_t *a = pa, *b = pb;
+    int c = cmp_key_bytes(a->key, a->klen, b->key, b->klen);
+    if (c)
+        return c;
+    return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
 
 static int put_unknown(enpi_store_t *st, rocksdb_writebatch_t *wb, commit_ctx_t *cx,
                        const enpi_batch_t *b)
 {
     if (b->n_unknown == 0)
         return 0;
-    id_key_t *uk = malloc(b->n_unknown * sizeof *uk);
+    unknown_key_t *uk = malloc(b->n_unknown * sizeof *uk);
     if (!uk)
         return ENPI_ENOMEM;
     int rc = 0;
@@ -339,7 +344,7 @@ static int put_unknown(enpi_store_t *st, rocksdb_writebatch_t *wb, commit_ctx_t 
             goto free_keys;
         }
     }
-    qsort(uk, b->n_unknown, sizeof *uk, cmp_id_key);
+    qsort(uk, b->n_unknown, sizeof *uk, cmp_unknown_key);
 
     for (size_t i = 0; i < b->n_unknown;) {
         uint64_t count = 0;
