@@ -1,13 +1,12 @@
 /*
- * accum.c - the batch's rollup increments: a uthash table over a chunked entry pool.
- * See accum.h for the allocation contract.
+ * accum.c - the batch's rollup increments: an open-addressing index (hindex.h) over a
+ * chunked entry pool. See accum.h for the allocation contract.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "accum.h"
 #include "enpi_error.h"
-#include "log.h"
 
 #define CHUNK_MIN 256
 
@@ -16,12 +15,6 @@ struct enpi_acc_chunk {
     size_t n;
     enpi_acc_entry_t entries[];
 };
-
-void enpi_accum_fatal(const char *msg)
-{
-    log_err("pipeline: out of memory growing the rollup table (%s)", msg);
-    abort();
-}
 
 void enpi_accum_init(enpi_accum_t *a)
 {
@@ -32,7 +25,7 @@ void enpi_accum_destroy(enpi_accum_t *a)
 {
     enpi_acc_chunk_t *c, *next;
 
-    HASH_CLEAR(hh, a->table);
+    enpi_hindex_destroy(&a->index);
     for (c = a->chunks; c != NULL; c = next) {
         next = c->next;
         free(c);
@@ -45,6 +38,8 @@ int enpi_accum_reserve(enpi_accum_t *a, size_t n)
     enpi_acc_chunk_t *c;
     size_t want;
 
+    if (n > SIZE_MAX - a->count || enpi_hindex_reserve(&a->index, a->count + n) != 0)
+        return ENPI_ENOMEM;
     if (a->n_free >= n)
         return 0;
     want = n - a->n_free;
@@ -59,7 +54,7 @@ int enpi_accum_reserve(enpi_accum_t *a, size_t n)
     c->next = a->chunks;
     a->chunks = c;
     for (size_t i = 0; i < want; i++) {
-        c->entries[i].next_free = a->free;
+        c->entries[i].next = a->free;
         a->free = &c->entries[i];
     }
     a->n_free += want;
@@ -68,56 +63,50 @@ int enpi_accum_reserve(enpi_accum_t *a, size_t n)
 
 enpi_acc_entry_t *enpi_accum_get(enpi_accum_t *a, uint32_t meter, uint32_t res, enpi_window_t w)
 {
-    enpi_acc_key_t key;
+    enpi_acc_key_t key = {.meter = meter, .res = res, .start = w.start};
+    uint32_t h = enpi_hindex_hash(&key, sizeof(key));
+    size_t pos = enpi_hindex_home(&a->index, h);
     enpi_acc_entry_t *e;
-    unsigned hashv;
 
-    memset(&key, 0, sizeof(key));
-    key.meter = meter;
-    key.res = res;
-    key.start = w.start;
-    if (a->table == NULL) {
-        a->sentinel.key.meter = UINT32_MAX;
-        HASH_ADD(hh, a->table, key, sizeof(a->sentinel.key), &a->sentinel);
-    }
-    HASH_VALUE(&key, sizeof(key), hashv);
-    HASH_FIND_BYHASHVALUE(hh, a->table, &key, sizeof(key), hashv, e);
-    if (e != NULL)
-        return e;
+    while ((e = enpi_hindex_next(&a->index, h, &pos)) != NULL)
+        if (e->key.meter == meter && e->key.res == res && e->key.start == w.start)
+            return e;
     e = a->free;
-    if (e == NULL)
+    if (e == NULL || enpi_hindex_insert(&a->index, h, e) != 0)
         return NULL;
-    a->free = e->next_free;
+    a->free = e->next;
     a->n_free--;
     memset(e, 0, sizeof(*e));
     e->key = key;
     e->end = w.end;
-    HASH_ADD_BYHASHVALUE(hh, a->table, key, sizeof(key), hashv, e);
+    if (a->last != NULL)
+        a->last->next = e;
+    else
+        a->first = e;
+    a->last = e;
     a->count++;
     return e;
 }
 
 void enpi_accum_reset(enpi_accum_t *a)
 {
-    enpi_acc_entry_t *e, *next;
-
-    for (e = enpi_accum_first(a); e != NULL; e = next) {
-        next = enpi_accum_next(e);
-        HASH_DELETE(hh, a->table, e);
-        e->next_free = a->free;
-        a->free = e;
-        a->n_free++;
+    if (a->last != NULL) {
+        a->last->next = a->free; /* the whole batch list goes back to the pool */
+        a->free = a->first;
+        a->n_free += a->count;
     }
+    enpi_hindex_clear(&a->index);
+    a->first = a->last = NULL;
     a->count = 0;
     a->gen++;
 }
 
 enpi_acc_entry_t *enpi_accum_first(const enpi_accum_t *a)
 {
-    return a->table != NULL ? a->table->hh.next : NULL;
+    return a->first;
 }
 
 enpi_acc_entry_t *enpi_accum_next(const enpi_acc_entry_t *e)
 {
-    return e->hh.next;
+    return e->next;
 }

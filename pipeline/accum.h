@@ -1,17 +1,14 @@
 /*
  * accum.h - the rollup increments of the batch being built, keyed by
- * (meter, resolution, window start), in a uthash table.
+ * (meter, resolution, window start), found through an open-addressing index (hindex.h).
  *
  * Entries come from a pool that is refilled in chunks and never shrinks, so the hot path
  * allocates nothing once the pool has grown to the size of a typical batch. A caller
- * reserves as many entries as a reading may create (enpi_accum_reserve) before it changes
- * any state; after that enpi_accum_get() cannot fail. enpi_accum_reset() empties the table
- * and bumps `gen`, which lets callers cache entry pointers and notice when they go stale.
- * A sentinel entry stays in the table for good, so uthash keeps its bucket array across
- * batches instead of growing it again (rehashing everything) every batch.
- * Growth of uthash's bucket array is the one allocation not reserved; its failure is fatal
- * (logged, then abort), as in daemons that treat a failed tiny allocation as unrecoverable.
- * Single-threaded.
+ * reserves as many entries as a reading may create (enpi_accum_reserve: entries and index
+ * slots) before it changes any state; after that enpi_accum_get() cannot fail.
+ * enpi_accum_reset() empties the table, keeping the pool and the index's slot array for
+ * the next batch, and bumps `gen`, which lets callers cache entry pointers and notice when
+ * they go stale. Single-threaded.
  */
 #ifndef ENPI_ACCUM_H
 #define ENPI_ACCUM_H
@@ -19,11 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hindex.h"
 #include "pipeline.h"
 #include "window.h"
-
-#define uthash_fatal(msg) enpi_accum_fatal(msg)
-#include <uthash.h>
 
 typedef struct {
     uint32_t meter; /* the pipeline's meter index */
@@ -33,19 +28,20 @@ typedef struct {
 
 typedef struct enpi_acc_entry {
     enpi_acc_key_t key;
-    int64_t end;     /* window end, UTC ms */
-    enpi_rollup_t r; /* increments accumulated in this batch */
-    UT_hash_handle hh;
-    struct enpi_acc_entry *next_free;
+    int64_t end;                 /* window end, UTC ms */
+    enpi_rollup_t r;             /* increments accumulated in this batch */
+    struct enpi_acc_entry *next; /* in the table: the next one in batch order; in the pool:
+                                    the next free one */
 } enpi_acc_entry_t;
 
 typedef struct enpi_acc_chunk enpi_acc_chunk_t;
 
 typedef struct {
-    enpi_acc_entry_t *table;   /* uthash head: the sentinel, then the batch's entries */
-    enpi_acc_entry_t sentinel; /* never handed out (meter UINT32_MAX) */
-    size_t count;              /* entries in table */
-    enpi_acc_entry_t *free;    /* pool of unused entries */
+    enpi_hindex_t index;     /* the table's entries by key */
+    enpi_acc_entry_t *first; /* the table's entries in batch order */
+    enpi_acc_entry_t *last;
+    size_t count;           /* entries in the table */
+    enpi_acc_entry_t *free; /* pool of unused entries */
     size_t n_free;
     enpi_acc_chunk_t *chunks; /* every allocation of the pool, for destroy */
     uint64_t gen;             /* bumped by reset: entry pointers from older gens are stale */
@@ -54,7 +50,8 @@ typedef struct {
 void enpi_accum_init(enpi_accum_t *a);
 void enpi_accum_destroy(enpi_accum_t *a);
 
-/* Makes sure the next n enpi_accum_get() calls need no allocation. 0 or ENPI_ENOMEM. */
+/* Makes sure the next n enpi_accum_get() calls need no allocation (entries and index
+ * slots). 0 or ENPI_ENOMEM. */
 int enpi_accum_reserve(enpi_accum_t *a, size_t n);
 
 /* The entry of window w of (meter, res), created zeroed when absent. Only returns NULL
@@ -67,8 +64,5 @@ void enpi_accum_reset(enpi_accum_t *a);
 /* The batch's entries in insertion order: first, then next until NULL. */
 enpi_acc_entry_t *enpi_accum_first(const enpi_accum_t *a);
 enpi_acc_entry_t *enpi_accum_next(const enpi_acc_entry_t *e);
-
-/* Logs and aborts; uthash calls it when its bucket array cannot grow. */
-void enpi_accum_fatal(const char *msg) __attribute__((noreturn));
 
 #endif

@@ -103,12 +103,28 @@ static void log_nomem(enpi_pipeline_t *p, const char *what)
 
 /* ---- meters ------------------------------------------------------------------------- */
 
+pmeter_t *enpi_pipeline_find_indexed(const enpi_hindex_t *ix, const char *id, size_t len)
+{
+    uint32_t h = enpi_hindex_hash(id, len);
+    size_t pos = enpi_hindex_home(ix, h);
+
+    for (pmeter_t *m; (m = enpi_hindex_next(ix, h, &pos)) != NULL;)
+        if (m->id_len == len && memcmp(m->cfg.id, id, len) == 0)
+            return m;
+    return NULL;
+}
+
 pmeter_t *enpi_pipeline_find_meter(const enpi_pipeline_t *p, const char *id, size_t len)
 {
-    pmeter_t *m;
+    pmeter_t *m = enpi_pipeline_find_indexed(&p->by_id, id, len);
 
-    HASH_FIND(hh, p->by_id, id, len, m);
     return m != NULL && m->live ? m : NULL;
+}
+
+int enpi_pipeline_index_meter(enpi_hindex_t *ix, pmeter_t *m)
+{
+    m->id_len = strlen(m->cfg.id);
+    return enpi_hindex_insert(ix, enpi_hindex_hash(m->cfg.id, m->id_len), m);
 }
 
 void enpi_pipeline_mark_dirty(enpi_pipeline_t *p, pmeter_t *m)
@@ -163,6 +179,13 @@ static void unknown_seen(enpi_pipeline_t *p, const char *id, size_t len)
         }
         u->id_len = len;
         HASH_ADD_KEYPTR(hh, p->unknown, u->id, len, u);
+        if (u->hh.tbl == NULL) {
+            free(u->id);
+            free(u->topic);
+            free(u);
+            p->unknown_overflow++;
+            return;
+        }
         p->n_unknown++;
     }
     u->count++;

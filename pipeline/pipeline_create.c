@@ -160,7 +160,8 @@ static int build_meters(enpi_pipeline_t *p, char *errbuf, size_t errlen)
             m->tz = tz;
             m->index = (uint32_t)k;
             m->live = true;
-            HASH_ADD_KEYPTR(hh, p->by_id, m->cfg.id, len, m);
+            if (enpi_pipeline_index_meter(&p->by_id, m) != 0)
+                return enpi_pipeline_fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
             p->n_meters = ++k;
             p->n_live = k;
         }
@@ -235,7 +236,7 @@ void enpi_pipeline_free(enpi_pipeline_t *p)
     if (p == NULL)
         return;
     unknown_clear(p);
-    HASH_CLEAR(hh, p->by_id);
+    enpi_hindex_destroy(&p->by_id);
     for (size_t i = 0; i < p->n_meters; i++) {
         enpi_meter_state_clear(&p->meters[i].st);
         free(p->meters[i].cfg.id);

@@ -21,12 +21,16 @@
 #include "accum.h"
 #include "decode.h"
 #include "decode_json.h"
+#include "hindex.h"
 #include "log.h"
 #include "meter.h"
 #include "pipeline.h"
 #include "sparkplug.h"
 #include "topic.h"
 #include "tz.h"
+
+#define HASH_NONFATAL_OOM 1 /* a failed insert leaves elt->hh.tbl NULL: unknown_seen checks */
+#include <uthash.h>
 
 #define REJECT_LOG_BURST 10 /* reject log lines per reason per minute */
 
@@ -48,7 +52,7 @@ typedef struct {
     bool fresh;          /* added by the last reconfigure, never known before, untouched
                             since: enpi_pipeline_restore_added() may load its stored state */
     win_cache_t cache[ENPI_MAX_RESOLUTIONS];
-    UT_hash_handle hh; /* by id (cfg.id); live and removed meters alike */
+    size_t id_len; /* strlen(cfg.id), set when the meter is indexed */
 } pmeter_t;
 
 typedef struct {
@@ -85,9 +89,10 @@ struct enpi_pipeline {
 
     pmeter_t *meters; /* configured meters, then (after reconfigures) removed ones too */
     size_t n_meters;
-    size_t n_live;   /* meters with live set */
-    pmeter_t *by_id; /* uthash head over meters (enpi_pipeline_find_meter: live ones only) */
-    uint32_t *dirty; /* indices of dirty meters, n_meters long */
+    size_t n_live;       /* meters with live set */
+    enpi_hindex_t by_id; /* meters by id, live and removed alike (enpi_pipeline_find_meter:
+                            live ones only); holds pointers into meters */
+    uint32_t *dirty;     /* indices of dirty meters, n_meters long */
     size_t n_dirty;
 
     enpi_accum_t acc;
@@ -133,6 +138,13 @@ int64_t enpi_pipeline_now_coarse_ms(void);
 
 /* pipeline.c: the live meter of that id, or NULL (removed meters are not found). */
 pmeter_t *enpi_pipeline_find_meter(const enpi_pipeline_t *p, const char *id, size_t len);
+
+/* pipeline.c: the meter of that id in ix, live or removed, or NULL. */
+pmeter_t *enpi_pipeline_find_indexed(const enpi_hindex_t *ix, const char *id, size_t len);
+
+/* pipeline.c: adds m to ix under its id (sets m->id_len). 0 or ENPI_ENOMEM; never fails
+ * when ix was reserved for it. The index holds &m: it is rebuilt whenever meters moves. */
+int enpi_pipeline_index_meter(enpi_hindex_t *ix, pmeter_t *m);
 
 /* pipeline.c: puts m on the dirty list (its state goes into the next batch). */
 void enpi_pipeline_mark_dirty(enpi_pipeline_t *p, pmeter_t *m);

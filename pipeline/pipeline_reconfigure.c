@@ -80,7 +80,8 @@ typedef struct {
     enpi_tz_t **opened; /* zones this call opened */
     size_t n_opened;
     size_t added, survivors_live, revived;
-    pmeter_t *meters; /* the new meter array: p's meters, then the added ones */
+    pmeter_t *meters;    /* the new meter array: p's meters, then the added ones */
+    enpi_hindex_t index; /* reserved for all of them (filled when meters is in place) */
     uint32_t *dirty;
     pmeter_t **sorted; /* Sparkplug only */
     enpi_tz_t **zones; /* NULL when p->zones has room for the opened ones */
@@ -96,6 +97,7 @@ static void reconf_free(reconf_t *r)
     free(r->by_id);
     free(r->opened);
     free(r->meters);
+    enpi_hindex_destroy(&r->index);
     free(r->dirty);
     free(r->sorted);
     free(r->zones);
@@ -142,7 +144,7 @@ static int reconf_prepare(const enpi_pipeline_t *p, const enpi_config_t *cfg, re
                                           mc->id, ENPI_METER_ID_MAX);
             pl->mc = mc;
             pl->tz = tz;
-            HASH_FIND(hh, p->by_id, mc->id, len, old);
+            old = enpi_pipeline_find_indexed(&p->by_id, mc->id, len);
             pl->known = old != NULL;
             pl->was_live = old != NULL && old->live;
             pl->index = old != NULL ? old->index : 0;
@@ -169,7 +171,7 @@ static int reconf_prepare(const enpi_pipeline_t *p, const enpi_config_t *cfg, re
         return enpi_pipeline_fail(errbuf, errlen, ENPI_ERANGE, "too many meters");
     r->meters = calloc(total ? total : 1, sizeof(*r->meters));
     r->dirty = calloc(total ? total : 1, sizeof(*r->dirty));
-    if (r->meters == NULL || r->dirty == NULL)
+    if (r->meters == NULL || r->dirty == NULL || enpi_hindex_reserve(&r->index, total) != 0)
         return enpi_pipeline_fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
     if (p->sp != NULL && (r->sorted = calloc(n ? n : 1, sizeof(*r->sorted))) == NULL)
         return enpi_pipeline_fail(errbuf, errlen, ENPI_ENOMEM, "out of memory");
@@ -197,7 +199,6 @@ int enpi_pipeline_reconfigure(enpi_pipeline_t *p, const enpi_config_t *cfg,
 
     /* From here on nothing can fail. Meters keep their index (the accumulator's entries
      * and the dirty list refer to meters by index); added ones go behind. */
-    HASH_CLEAR(hh, p->by_id);
     memcpy(r.meters, p->meters, n_before * sizeof(*r.meters));
     memcpy(r.dirty, p->dirty, p->n_dirty * sizeof(*r.dirty));
     free(p->meters);
@@ -253,10 +254,11 @@ int enpi_pipeline_reconfigure(enpi_pipeline_t *p, const enpi_config_t *cfg,
     }
     p->n_meters = next;
     p->n_live = r.n;
-    for (size_t i = 0; i < p->n_meters; i++) {
-        pmeter_t *m = &p->meters[i];
-        HASH_ADD_KEYPTR(hh, p->by_id, m->cfg.id, strlen(m->cfg.id), m);
-    }
+    for (size_t i = 0; i < p->n_meters; i++)
+        (void)enpi_pipeline_index_meter(&r.index, &p->meters[i]); /* reserved: cannot fail */
+    enpi_hindex_destroy(&p->by_id);
+    p->by_id = r.index;
+    memset(&r.index, 0, sizeof(r.index));
     if (p->sp != NULL) {
         size_t k = 0;
         for (size_t i = 0; i < p->n_meters; i++)

@@ -1,28 +1,22 @@
 /*
- * cache.c - the bounded cache of stored rollups (see cache.h): uthash finds an entry by
- * its key, an intrusive doubly-linked list keeps the recency order, so refreshing an
- * entry a commit already looked up costs no hashing. Allocation failures inside uthash
- * are made non-fatal: the entry is then simply not cached.
+ * cache.c - the bounded cache of stored rollups (see cache.h): an open-addressing index
+ * (hindex.h) finds an entry by its key, an intrusive doubly-linked list keeps the recency
+ * order, so refreshing an entry a commit already looked up costs no hashing. When the
+ * index cannot grow, the entry is simply not cached.
  */
 #include "cache.h"
 
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "enpi_error.h"
 
-#define HASH_NONFATAL_OOM 1
-#define uthash_nonfatal_oom(obj) ((obj)->oom = true)
-#include <uthash.h>
-
 struct enpi_rollup_cache_entry {
-    UT_hash_handle hh;
     enpi_rollup_cache_entry_t *older; /* recency list neighbours */
     enpi_rollup_cache_entry_t *newer;
     enpi_rollup_t r; /* the stored figures */
     int64_t end_ms;  /* the stored window end */
-    bool oom;        /* set by uthash when it could not index this entry */
+    uint32_t hash;   /* of key, as indexed */
     uint16_t klen;
     uint8_t key[]; /* the full rollup key, klen bytes */
 };
@@ -64,7 +58,7 @@ static void list_append(enpi_rollup_cache_t *c, enpi_rollup_cache_entry_t *e)
 
 static void drop(enpi_rollup_cache_t *c, enpi_rollup_cache_entry_t *e)
 {
-    HASH_DELETE(hh, c->table, e);
+    enpi_hindex_remove(&c->index, e->hash, e);
     list_unlink(c, e);
     c->count--;
     free(e);
@@ -74,6 +68,17 @@ void enpi_rollup_cache_clear(enpi_rollup_cache_t *c)
 {
     while (c->oldest)
         drop(c, c->oldest);
+    enpi_hindex_destroy(&c->index);
+}
+
+static enpi_rollup_cache_entry_t *find(const enpi_rollup_cache_t *c, uint32_t hash,
+                                       const uint8_t *key, size_t klen)
+{
+    size_t pos = enpi_hindex_home(&c->index, hash);
+    for (enpi_rollup_cache_entry_t *e; (e = enpi_hindex_next(&c->index, hash, &pos)) != NULL;)
+        if (e->klen == klen && memcmp(e->key, key, klen) == 0)
+            return e;
+    return NULL;
 }
 
 static void evict(enpi_rollup_cache_t *c)
@@ -91,8 +96,7 @@ void enpi_rollup_cache_set_limit(enpi_rollup_cache_t *c, size_t limit)
 enpi_rollup_cache_entry_t *enpi_rollup_cache_lookup(enpi_rollup_cache_t *c, const uint8_t *key,
                                                     size_t klen, enpi_rollup_t *r, int64_t *end_ms)
 {
-    enpi_rollup_cache_entry_t *e = NULL;
-    HASH_FIND(hh, c->table, key, klen, e);
+    enpi_rollup_cache_entry_t *e = find(c, enpi_hindex_hash(key, klen), key, klen);
     if (!e) {
         c->misses++;
         return NULL;
@@ -119,8 +123,8 @@ int enpi_rollup_cache_put(enpi_rollup_cache_t *c, const uint8_t *key, size_t kle
 {
     if (c->limit == 0 || klen > UINT16_MAX)
         return 0;
-    enpi_rollup_cache_entry_t *e = NULL;
-    HASH_FIND(hh, c->table, key, klen, e);
+    uint32_t hash = enpi_hindex_hash(key, klen);
+    enpi_rollup_cache_entry_t *e = find(c, hash, key, klen);
     if (e) {
         enpi_rollup_cache_update(c, e, r, end_ms);
         return 0;
@@ -132,9 +136,8 @@ int enpi_rollup_cache_put(enpi_rollup_cache_t *c, const uint8_t *key, size_t kle
     memcpy(e->key, key, klen);
     e->r = *r;
     e->end_ms = end_ms;
-    e->oom = false;
-    HASH_ADD_KEYPTR(hh, c->table, e->key, e->klen, e);
-    if (e->oom) {
+    e->hash = hash;
+    if (enpi_hindex_insert(&c->index, hash, e) != 0) {
         free(e);
         return ENPI_ENOMEM;
     }

@@ -16,12 +16,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hindex.h"
 #include "pipeline.h"
 
 typedef struct enpi_rollup_cache_entry enpi_rollup_cache_entry_t;
 
 typedef struct {
-    enpi_rollup_cache_entry_t *table;  /* uthash head (lookup by key) */
+    enpi_hindex_t index;               /* the entries by key */
     enpi_rollup_cache_entry_t *oldest; /* recency list: least recently written first */
     enpi_rollup_cache_entry_t *newest;
     size_t count;
