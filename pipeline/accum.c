@@ -90,12 +90,19 @@ enpi_acc_entry_t *enpi_accum_get(enpi_accum_t *a, uint32_t meter, uint32_t res, 
 
 void enpi_accum_reset(enpi_accum_t *a)
 {
+    if (a->count < (a->index.mask + 1) / 16) {
+        /* a small batch in a slot array grown by a large one (a backfill): remove its
+         * entries one by one rather than wipe every slot */
+        for (enpi_acc_entry_t *e = a->first; e != NULL; e = e->next)
+            enpi_hindex_remove(&a->index, enpi_hindex_hash(&e->key, sizeof(e->key)), e);
+    } else {
+        enpi_hindex_clear(&a->index);
+    }
     if (a->last != NULL) {
         a->last->next = a->free; /* the whole batch list goes back to the pool */
         a->free = a->first;
         a->n_free += a->count;
     }
-    enpi_hindex_clear(&a->index);
     a->first = a->last = NULL;
     a->count = 0;
     a->gen++;
