@@ -5,7 +5,7 @@
 
 ENPI_DEPS=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
-    libpaho-mqtt-dev libssl-dev libuv1-dev librocksdb-dev
+    libpaho-mqtt-dev libssl-dev libuv1-dev librocksdb-dev libisal-dev
     libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
     libsystemd-dev libyaml-dev libjson-c-dev libjsmn-dev uthash-dev libcmocka-dev
     mosquitto mosquitto-clients libmosquitto-dev python3 python3-paho-mqtt

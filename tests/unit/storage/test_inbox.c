@@ -4,8 +4,8 @@
  * wholly below the committed inbox_upto, reopening after a torn or corrupt tail record,
  * a segment that cannot be allocated (injected, and a real EFBIG from RLIMIT_FSIZE),
  * next_seq across an emptied inbox, pointers of append_ref, a replay whose callback
- * commits (deleting the segment being read), and one producer thread appending while the
- * test thread commits and scans.
+ * commits (deleting the segment being read), one producer thread appending while the
+ * test thread commits and scans, and the on-disk checksums against a bitwise CRC32C.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -268,7 +268,8 @@ static void reopen_after_a_torn_tail(void **state)
     /* find record 10's offset: walk the lengths from the 64-byte header */
     size_t off = 64;
     for (int i = 1; i < 10; i++) {
-        uint32_t len = (uint32_t)(unsigned char)buf[off] | (uint32_t)(unsigned char)buf[off + 1] << 8;
+        uint32_t len = (uint32_t)(unsigned char)buf[off] | (uint32_t)(unsigned char)buf[off + 1]
+                                                               << 8;
         off += len;
     }
     assert_int_equal(ftruncate(fd, (off_t)(off + 40)), 0);
@@ -290,7 +291,8 @@ static void reopen_after_a_torn_tail(void **state)
     assert_true(fd >= 0);
     off = 64;
     for (int i = 1; i < 5; i++) {
-        uint32_t len = (uint32_t)(unsigned char)buf[off] | (uint32_t)(unsigned char)buf[off + 1] << 8;
+        uint32_t len = (uint32_t)(unsigned char)buf[off] | (uint32_t)(unsigned char)buf[off + 1]
+                                                               << 8;
         off += len;
     }
     char byte;
@@ -309,6 +311,52 @@ static void reopen_after_a_torn_tail(void **state)
     commit_upto(st, 12);
     assert_int_equal(scan_all(st, 0, UINT64_MAX).n, 0);
     enpi_store_close(st);
+}
+
+/* CRC32C, bit by bit, straight from its definition (reflected polynomial 0x82F63B78, the
+ * register starting and ending inverted): the reference the on-disk format is pinned to. */
+static uint32_t reference_crc32c(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    while (n--) {
+        c ^= *p++;
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The checksums in a segment file are standard CRC32C, so segments written by any build
+ * (whatever computes the CRC) read back in any other. */
+static void checksums_on_disk_are_crc32c(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(reference_crc32c((const unsigned char *)"123456789", 9), 0xE3069283u);
+    enpi_store_t *st = open_primary(f->path);
+    for (uint64_t s = 1; s <= 3; s++)
+        assert_int_equal(append_seq(st, s), 0);
+    enpi_store_close(st);
+
+    char *seg = first_segment(f->path);
+    int fd = open(seg, O_RDONLY);
+    assert_true(fd >= 0);
+    unsigned char buf[4096];
+    assert_true(pread(fd, buf, sizeof buf, 0) > 0);
+    close(fd);
+    free(seg);
+    assert_int_equal(le32(buf + 60), reference_crc32c(buf, 60)); /* the segment header */
+    size_t off = 64;
+    for (int i = 1; i <= 3; i++) {
+        const unsigned char *r = buf + off;
+        size_t body = 32 + (size_t)(r[28] | r[29] << 8) + 1 + le32(r + 24);
+        assert_int_equal(le32(r + 4), reference_crc32c(r + 8, body - 8));
+        off += le32(r);
+    }
 }
 
 /* A segment that cannot be allocated fails the append, which appends nothing: first
@@ -550,6 +598,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(append_ref_points_at_the_durable_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(segments_rotate_and_go_once_committed, setup, teardown),
         cmocka_unit_test_setup_teardown(reopen_after_a_torn_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(checksums_on_disk_are_crc32c, setup, teardown),
         cmocka_unit_test_setup_teardown(full_disk_fails_the_append_not_the_process, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(replay_that_commits_as_it_goes, setup, teardown),
