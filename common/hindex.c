@@ -68,9 +68,9 @@ int enpi_hindex_insert(enpi_hindex_t *ix, uint32_t hash, void *item)
     if (ix->count == SIZE_MAX)
         return ENPI_ENOMEM;
     if (ix->slots == NULL || ix->count + 1 > (ix->mask + 1) / 2) {
-        /* grow by doubling, not to the exact need: inserts stay amortised O(1) */
-        size_t want = ix->slots == NULL ? 1 : ix->mask + 1;
-        int rc = enpi_hindex_reserve(ix, want > ix->count + 1 ? want : ix->count + 1);
+        /* room for as many items as there are slots now: the array doubles, so inserts
+         * stay amortised O(1) */
+        int rc = enpi_hindex_reserve(ix, ix->slots == NULL ? 1 : ix->mask + 1);
         if (rc != 0)
             return rc;
     }

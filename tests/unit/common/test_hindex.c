@@ -41,10 +41,10 @@ static void test_empty_index_finds_nothing(void **state)
     enpi_hindex_destroy(&ix);
 }
 
-static void test_hash_is_uthash_jenkins_and_spreads(void **state)
+static void test_hash_depends_on_every_byte_and_the_length(void **state)
 {
     (void)state;
-    /* same bytes, same hash; ids differing in one byte land in different homes */
+    /* same bytes, same hash; a different last byte or length, a different hash */
     assert_int_equal(enpi_hindex_hash("f1/m1", 5), enpi_hindex_hash("f1/m1", 5));
     assert_int_not_equal(enpi_hindex_hash("f1/m1", 5), enpi_hindex_hash("f1/m2", 5));
     assert_int_not_equal(enpi_hindex_hash("ab", 2), enpi_hindex_hash("ab", 1));
@@ -108,27 +108,35 @@ static void test_wrap_around_and_shift_back(void **state)
 static void test_reserve_then_inserts_keep_the_array(void **state)
 {
     (void)state;
+    enum { RESERVED = 1000, ALL = 4000 };
     enpi_hindex_t ix = {0};
-    assert_int_equal(enpi_hindex_reserve(&ix, 1000), 0);
+    assert_int_equal(enpi_hindex_reserve(&ix, RESERVED), 0);
     enpi_hindex_slot_t *slots = ix.slots;
-    item_t *it = calloc(1000, sizeof *it);
+    size_t cap = ix.mask + 1;
+    assert_true(cap >= 2 * RESERVED && cap < 4 * RESERVED); /* load <= 1/2, not more */
+    item_t *it = calloc(ALL, sizeof *it);
     assert_non_null(it);
-    for (uint32_t i = 0; i < 1000; i++) {
+    for (uint32_t i = 0; i < ALL; i++)
         it[i] = (item_t){.key = i, .hash = enpi_hindex_hash(&i, sizeof i)};
-        assert_int_equal(enpi_hindex_insert(&ix, it[i].hash, &it[i]), 0);
-    }
+    /* up to half the slots: the reserved array stays */
+    uint32_t n = 0;
+    for (; n < cap / 2; n++)
+        assert_int_equal(enpi_hindex_insert(&ix, it[n].hash, &it[n]), 0);
     assert_ptr_equal(ix.slots, slots);
+    assert_int_equal(ix.mask + 1, cap);
+    /* one more doubles it, and so on, keeping every item reachable */
+    assert_int_equal(enpi_hindex_insert(&ix, it[n].hash, &it[n]), 0);
+    n++;
+    assert_int_equal(ix.mask + 1, 2 * cap);
+    for (; n < ALL; n++)
+        assert_int_equal(enpi_hindex_insert(&ix, it[n].hash, &it[n]), 0);
+    assert_int_equal(ix.count, ALL);
     assert_true(ix.count * 2 <= ix.mask + 1);
-    /* one more grows it, keeping every item */
-    item_t extra = {.key = 1000, .hash = enpi_hindex_hash("x", 1)};
-    assert_int_equal(enpi_hindex_insert(&ix, extra.hash, &extra), 0);
-    assert_true(ix.count * 2 <= ix.mask + 1);
-    for (uint32_t i = 0; i < 1000; i++)
+    for (uint32_t i = 0; i < ALL; i++)
         assert_ptr_equal(find(&ix, it[i].hash, i), &it[i]);
-    assert_ptr_equal(find(&ix, extra.hash, 1000), &extra);
     enpi_hindex_clear(&ix);
     assert_int_equal(ix.count, 0);
-    for (uint32_t i = 0; i < 1000; i += 97)
+    for (uint32_t i = 0; i < ALL; i += 97)
         assert_null(find(&ix, it[i].hash, i));
     free(it);
     enpi_hindex_destroy(&ix);
@@ -179,7 +187,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_index_finds_nothing),
-        cmocka_unit_test(test_hash_is_uthash_jenkins_and_spreads),
+        cmocka_unit_test(test_hash_depends_on_every_byte_and_the_length),
         cmocka_unit_test(test_one_hash_for_all),
         cmocka_unit_test(test_wrap_around_and_shift_back),
         cmocka_unit_test(test_reserve_then_inserts_keep_the_array),
