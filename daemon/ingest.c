@@ -19,8 +19,10 @@
  * the inbox before the item after them. When the ring is empty but appended_upto is ahead,
  * the tail was spilled and is read back as well. At most ENPID_DRAIN_BUDGET messages are
  * ingested per wake-up; if more is waiting the loop wakes itself again, so timers and
- * signals keep running under a flood. After each drain the pipeline's outbox (Sparkplug
- * rebirth requests) is published (outbox.c).
+ * signals keep running under a flood. After a drain that found messages the loop has the
+ * inbox prefault the pages the producer will write next (enpi_store_inbox_populate_ahead),
+ * so Paho's thread does not stop for a page fault every few dozen messages. After each
+ * drain the pipeline's outbox (Sparkplug rebirth requests) is published (outbox.c).
  *
  * Start-up replay (enpid_ingest_replay) feeds the whole inbox through the same pipeline
  * before MQTT connects: those are the messages the last run had made durable but not
@@ -344,6 +346,8 @@ static void consume(enpid_t *d)
         return;
     uint64_t before = d->expected_seq;
     drain_result_t r = drain(d, ENPID_DRAIN_BUDGET);
+    if (d->expected_seq != before)
+        enpi_store_inbox_populate_ahead(d->store); /* Paho's thread then takes no faults */
     enpid_outbox_flush(d); /* rebirth requests the messages just ingested asked for */
     enpid_commit_maybe(d);
     if (r == DRAIN_MORE) {

@@ -280,4 +280,16 @@ int enpi_store_reopen(enpi_store_t *st, char *errbuf, size_t errlen);
  */
 bool enpi_store_inbox_low_space(enpi_store_t *st);
 
+/*
+ * Prefaults the next pages the producer will append to (up to 512 KiB ahead of its write
+ * position, in steps of at least 128 KiB), so that its appends find them mapped and do
+ * not each stop for a page fault (the file system zero-filling a fresh page) on the
+ * thread that must hand the message back to Paho quickly. Call it regularly from another
+ * thread (enpid: the loop, after each drain); without it appends still work, only
+ * slower. Does nothing on a kernel without MADV_POPULATE_WRITE (Linux < 5.14; logged
+ * once), on a SECONDARY, or before the first append of this open.
+ * Thread: any one thread, concurrently with appends, scans and commits.
+ */
+void enpi_store_inbox_populate_ahead(enpi_store_t *st);
+
 #endif
