@@ -39,7 +39,10 @@
  * read only below an acquire load of it, so they never see a record being written. The
  * segment list, the scan hint and segment life are under `mu`, which the producer takes
  * only when it starts a new segment. A scan pins the segment it reads; the commit that
- * deletes a pinned segment unlinks it and leaves the unmapping to the last unpin.
+ * deletes a pinned segment unlinks it and leaves the unmapping to the last unpin. Another
+ * thread (enpid's loop) prefaults the pages ahead of the producer the same way: it pins
+ * the active segment under `mu` and faults its next pages in (enpi_store_inbox_populate_
+ * ahead), so the producer's stores find them mapped.
  */
 #include <dirent.h>
 #include <errno.h>
