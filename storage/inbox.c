@@ -964,9 +964,9 @@ void enpi_store_inbox_populate_ahead(enpi_store_t *st)
         pthread_mutex_unlock(&log->mu);
         return;
     }
-    /* Acquire: a hint only (pages below it are written already; populating one twice is
-     * harmless), but it orders nothing else. */
-    size_t pub = atomic_load_explicit(&s->published, memory_order_acquire);
+    /* Relaxed: only where to start; this thread reads none of the records below it, and
+     * a stale value at worst prefaults a page the producer has written already. */
+    size_t pub = atomic_load_explicit(&s->published, memory_order_relaxed);
     size_t from = pub & ~(log->page - 1);
     if (from < s->populated)
         from = s->populated;

@@ -660,7 +660,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(replay_that_commits_as_it_goes, setup, teardown),
         cmocka_unit_test_setup_teardown(producer_alongside_scans_and_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(low_space_is_known_a_segment_ahead, setup, teardown),
-        cmocka_unit_test_setup_teardown(populate_ahead_spares_the_producer_its_page_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(populate_ahead_spares_the_producer_its_page_faults, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
